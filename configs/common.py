@@ -1,0 +1,62 @@
+"""Defaults shared by every experiment config: data, front end, model, loss and training."""
+
+import os
+
+import ml_collections
+from ml_collections import config_dict
+
+# Prepared datasets live here; real datasets' downloads go in <DATA_DIR>/downloads/manual/<name>.
+DATA_DIR = os.environ.get("SOUNDJAX_DATA_DIR", "data")
+
+
+def data_config(name: str = "synth_events", **settings) -> ml_collections.ConfigDict:
+  """A dataset by builder name with its builder settings (see `soundjax/data/builders`)."""
+  return ml_collections.ConfigDict({
+      "name": name,
+      "data_dir": DATA_DIR,
+      "manual_dir": config_dict.placeholder(str),
+      "settings": settings,
+      # Audio of varying length is cut or zero-padded to this many samples (None: fixed length).
+      "num_samples": config_dict.placeholder(int),
+  })
+
+
+def frontend_config(*, sample_rate: int, n_fft: int, hop_length: int,
+                    n_mels: int, **extra) -> ml_collections.ConfigDict:
+  """Log-mel front end settings (`soundjax.frontend.log_mel` keyword arguments)."""
+  return ml_collections.ConfigDict(dict(sample_rate=sample_rate, n_fft=n_fft,
+                                        hop_length=hop_length, n_mels=n_mels, **extra))
+
+
+def train_config(**overrides) -> ml_collections.ConfigDict:
+  """Optimiser, schedule, batching, logging and checkpointing of `soundjax.train.train`."""
+  config = ml_collections.ConfigDict({
+      "optimizer": "adam",        # any optax optimiser taking the learning rate first
+      "optimizer_kwargs": {},
+      "learning_rate": 1e-3,
+      "lr_decay_rate": 1.0,       # staircase decay by this factor ...
+      "lr_decay_steps": 1,        # ... every this many steps
+      "batch_size": 32,
+      "num_steps": 1000,
+      "eval_batch_size": 256,
+      "log_every": 50,
+      "eval_every": 500,
+      "checkpoint_every": 100,
+      "keep_checkpoints": 2,
+  })
+  config.update(overrides)
+  return config
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """A complete classification config: VGG-style CNN on log-mels of `synth_events`."""
+  config = ml_collections.ConfigDict()
+  config.experiment = "classification"
+  config.seed = 0
+  # 16 kHz, 1 s clips: the synthetic events stay below 8 kHz, so 16 kHz loses nothing.
+  config.data = data_config("synth_events", sample_rate=16000, clip_seconds=1.0)
+  config.frontend = frontend_config(sample_rate=16000, n_fft=512, hop_length=256, n_mels=40)
+  config.model = ml_collections.ConfigDict({"name": "vgg", "kwargs": {}})
+  config.loss = "softmax_cross_entropy"
+  config.train = train_config()
+  return config

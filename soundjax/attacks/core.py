@@ -1,0 +1,287 @@
+"""Parts of iterative attacks: the loop, initialisations, step normalisers and projections.
+
+An attack perturbs ONE unbatched input `x` by a `delta` of the same shape. The iterative loop
+ascends a `LossFn` with any `optax.GradientTransformation` as the step rule, as an optax
+optimiser descends a training loss:
+
+  delta = project(init(x, key), x)
+  repeat num_steps:  delta = project(delta + step(grad_delta loss(params, x + delta, y)), x)
+
+Named attacks (`gradient.py`) are single expressions over these parts; users recombine them.
+All parts are pure and safe on zero gradients and zero-power signals (no NaN).
+"""
+
+import math
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from soundjax.losses import LossFn
+
+Attack = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
+Init = Callable[[jax.Array, jax.Array], jax.Array]
+Projection = Callable[[jax.Array, jax.Array], jax.Array]
+Bounds = Optional[Sequence[float]]
+
+NORMS = ("linf", "l2")
+
+
+# --- argument checks shared by every factory (raise at factory time, naming the argument) ---
+
+def check_nonnegative(name: str, value: float) -> None:
+  if not math.isfinite(value) or value < 0:
+    raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+
+
+def check_positive(name: str, value: float) -> None:
+  if not math.isfinite(value) or value <= 0:
+    raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+
+
+def check_count(name: str, value: int, minimum: int = 1) -> None:
+  if int(value) != value or value < minimum:
+    raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_finite(name: str, value: float) -> None:
+  if not math.isfinite(value):
+    raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+def check_norm(norm: str) -> None:
+  if norm not in NORMS:
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+def check_bounds(bounds: Bounds) -> None:
+  if bounds is None:
+    return
+  if len(bounds) != 2 or not bounds[0] < bounds[1]:
+    raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds!r}")
+
+
+# --- numerically safe sizes ---
+
+def _safe_ratio(num: jax.Array, den: jax.Array) -> jax.Array:
+  """`num / den`, and 0 where `den` is 0 (so a zero vector keeps zero size)."""
+  positive = den > 0
+  return jnp.where(positive, num / jnp.where(positive, den, 1), 0)
+
+
+def l2_norm(v: jax.Array) -> jax.Array:
+  """Euclidean norm that neither underflows nor overflows: scale by max |v| first."""
+  peak = jnp.max(jnp.abs(v))
+  return peak * jnp.sqrt(jnp.sum(jnp.square(_safe_ratio(v, peak))))
+
+
+def rms(v: jax.Array) -> jax.Array:
+  """Root mean square, the amplitude whose square is the signal power."""
+  return l2_norm(v) / math.sqrt(v.size)
+
+
+def snr_amplitude(x: jax.Array, snr_db: float) -> jax.Array:
+  """RMS of a perturbation that sits exactly `snr_db` below the power of `x`."""
+  return rms(x) * 10.0 ** (-snr_db / 20.0)
+
+
+# --- the loop ---
+
+def iterative(loss_fn: LossFn, *, init: Init, step: optax.GradientTransformation,
+              project: Projection, num_steps: int) -> Attack:
+  """Builds an attack that ascends `loss_fn` with an optax step rule under a projection.
+
+  Args:
+    loss_fn: `(params, x, y) -> scalar` to increase.
+    init: `(x, key) -> delta`, the starting perturbation (projected before the first step).
+    step: transform of the input gradient into an update; `delta <- delta + update`.
+    project: `(delta, x) -> delta` applied after every step (budget, then box).
+    num_steps: number of gradient steps, >= 1.
+
+  Returns:
+    `attack(params, x, y, key) -> x_adv` for one unbatched example.
+
+  Example:
+    >>> attack = iterative(loss_fn, init=init_zeros(),
+    ...                    step=optax.chain(optax.scale_by_sign(), optax.scale(0.01)),
+    ...                    project=chain_projections(project_snr(30.0), project_bounds(-1, 1)),
+    ...                    num_steps=10)
+  """
+  check_count("num_steps", num_steps)
+
+  def attack(params, x, y, key):
+    grad_fn = jax.grad(lambda delta: loss_fn(params, x + delta, y))
+
+    def body(_, carry):
+      delta, state = carry
+      updates, state = step.update(grad_fn(delta), state, delta)
+      return project(delta + updates, x), state
+
+    delta = project(init(x, key), x)
+    delta, _ = jax.lax.fori_loop(0, num_steps, body, (delta, step.init(delta)))
+    return x + delta
+
+  return attack
+
+
+def best_of(attack: Attack, loss_fn: LossFn, *, num_restarts: int) -> Attack:
+  """Runs `attack` from `num_restarts` keys (vmapped) and keeps the result of highest loss."""
+  check_count("num_restarts", num_restarts)
+  if num_restarts == 1:
+    return attack
+
+  def restarted(params, x, y, key):
+    keys = jax.random.split(key, num_restarts)
+    candidates = jax.vmap(attack, in_axes=(None, None, None, 0))(params, x, y, keys)
+    losses = jax.vmap(loss_fn, in_axes=(None, 0, None))(params, candidates, y)
+    return candidates[jnp.argmax(losses)]
+
+  return restarted
+
+
+# --- initialisations: (x, key) -> delta ---
+
+def init_zeros() -> Init:
+  """Starts at the clean input."""
+  return lambda x, key: jnp.zeros_like(x)
+
+
+def init_uniform_linf(eps: float) -> Init:
+  """Uniform in the Linf ball of radius `eps`."""
+  check_nonnegative("eps", eps)
+  return lambda x, key: jax.random.uniform(key, x.shape, x.dtype, -eps, eps)
+
+
+def init_uniform_l2(eps: float) -> Init:
+  """Uniform in the L2 ball of radius `eps` (direction Gaussian, radius eps * u^(1/n))."""
+  check_nonnegative("eps", eps)
+
+  def init(x, key):
+    direction_key, radius_key = jax.random.split(key)
+    direction = jax.random.normal(direction_key, x.shape, x.dtype)
+    radius = eps * jax.random.uniform(radius_key, (), x.dtype) ** (1.0 / x.size)
+    return direction * _safe_ratio(radius, l2_norm(direction))
+
+  return init
+
+
+def init_uniform(norm: str, eps: float) -> Init:
+  """Uniform in the `norm` ball ("linf" or "l2") of radius `eps`."""
+  check_norm(norm)
+  return init_uniform_linf(eps) if norm == "linf" else init_uniform_l2(eps)
+
+
+def init_noise_snr(snr_db: float) -> Init:
+  """White Gaussian noise scaled to exactly `snr_db` below the power of `x`."""
+  check_finite("snr_db", snr_db)
+  to_snr = project_snr_sphere(snr_db)
+  return lambda x, key: to_snr(jax.random.normal(key, x.shape, x.dtype), x)
+
+
+# --- step normalisers: optax transforms of the input gradient ---
+
+def _normalize_by(size: Callable[[jax.Array], jax.Array]) -> optax.GradientTransformation:
+  def update(updates, state, params=None):
+    del params
+    return _safe_ratio(updates, size(updates)), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update)
+
+
+def normalize_l1() -> optax.GradientTransformation:
+  """Divides the gradient by its L1 norm (MI-FGSM's accumulation); zero stays zero."""
+  return _normalize_by(lambda g: jnp.sum(jnp.abs(g)))
+
+
+def normalize_l2() -> optax.GradientTransformation:
+  """Divides the gradient by its L2 norm (steepest ascent in L2); zero stays zero."""
+  return _normalize_by(l2_norm)
+
+
+def normalize(norm: str) -> optax.GradientTransformation:
+  """Steepest-ascent direction of unit size for `norm`: sign for "linf", unit L2 for "l2"."""
+  check_norm(norm)
+  return optax.scale_by_sign() if norm == "linf" else normalize_l2()
+
+
+# --- projections: (delta, x) -> delta ---
+
+def project_linf(eps: float) -> Projection:
+  """Clips every element of `delta` to [-eps, eps]."""
+  check_nonnegative("eps", eps)
+  return lambda delta, x: jnp.clip(delta, -eps, eps)
+
+
+def project_l2(eps: float) -> Projection:
+  """Scales `delta` down onto the L2 ball of radius `eps` when it lies outside."""
+  check_nonnegative("eps", eps)
+
+  def project(delta, x):
+    size = l2_norm(delta)
+    return delta * jnp.where(size > eps, _safe_ratio(eps, size), 1)
+
+  return project
+
+
+def project_ball(norm: str, eps: float) -> Projection:
+  """Projection onto the `norm` ball ("linf" or "l2") of radius `eps`."""
+  check_norm(norm)
+  return project_linf(eps) if norm == "linf" else project_l2(eps)
+
+
+def project_snr(snr_db: float) -> Projection:
+  """Scales `delta` down so that `10 log10(P_x / P_delta) >= snr_db` (powers are means of squares).
+
+  The budget is relative to the clean signal's power, per example, as the audio attacks paper
+  measures perturbations. A silent `x` admits only `delta = 0`.
+  """
+  check_finite("snr_db", snr_db)
+
+  def project(delta, x):
+    limit, size = snr_amplitude(x, snr_db), rms(delta)
+    return delta * jnp.where(size > limit, _safe_ratio(limit, size), 1)
+
+  return project
+
+
+def project_snr_sphere(snr_db: float) -> Projection:
+  """Scales a nonzero `delta` to exactly `snr_db` (zero stays zero): the paper's fixed-SNR FGSM."""
+  check_finite("snr_db", snr_db)
+  return lambda delta, x: delta * _safe_ratio(snr_amplitude(x, snr_db), rms(delta))
+
+
+def project_bounds(lo: float, hi: float) -> Projection:
+  """Keeps `x + delta` in [lo, hi]; for `x` in the box this only shrinks `|delta|` elementwise."""
+  check_bounds((lo, hi))
+  return lambda delta, x: jnp.clip(x + delta, lo, hi) - x
+
+
+def chain_projections(*projections: Projection) -> Projection:
+  """Applies projections in order (put norm budgets first and the box last)."""
+
+  def project(delta, x):
+    for p in projections:
+      delta = p(delta, x)
+    return delta
+
+  return project
+
+
+def with_bounds(project: Projection, bounds: Bounds) -> Projection:
+  """`project`, then clipping `x + delta` into `bounds` unless they are None."""
+  check_bounds(bounds)
+  return project if bounds is None else chain_projections(project, project_bounds(*bounds))
+
+
+def budget(norm: str, eps: float, bounds: Bounds = None,
+           snr_db: Optional[float] = None) -> Projection:
+  """The usual constraint set: the `norm` ball, then an optional SNR floor, then the box.
+
+  Shrinking keeps earlier constraints: SNR scaling is by a factor <= 1 and box clipping of an
+  in-box `x` only shrinks elements, so the result meets all three at once.
+  """
+  ball = project_ball(norm, eps)
+  if snr_db is not None:
+    ball = chain_projections(ball, project_snr(snr_db))
+  return with_bounds(ball, bounds)

@@ -1,0 +1,1 @@
+"""Metrics: classification scores, perturbation sizes, sound event detection."""

@@ -1,0 +1,187 @@
+"""Supervised training of a classifier: train state, one jitted step, and a resumable loop.
+
+Batch `i` of the training stream and the dropout key of step `i` are pure functions of the seed
+and `i`, and the whole train state is checkpointed with orbax, so a run killed at any point and
+started again with the same command ends with exactly the parameters of an uninterrupted run.
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+from flax.training import train_state
+
+from soundjax import data, frontend, losses, models
+from soundjax.metric_writer import MetricWriter
+
+
+class TrainState(train_state.TrainState):
+  """Flax train state plus BatchNorm statistics (an empty dict for models without BatchNorm)."""
+  batch_stats: Any = None
+
+  @property
+  def variables(self) -> Dict[str, Any]:
+    """The `variables` that `model.apply` (and every loss, attack and attribution) takes."""
+    return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What is trained: a model, the front end in front of it (or None) and the loss name."""
+  model: nn.Module
+  frontend: Optional[losses.FrontEnd]
+  loss: str
+
+  def features(self, x: jax.Array) -> jax.Array:
+    """Batched model input: the front end applied per example, or `x` itself."""
+    return jax.vmap(self.frontend)(x) if self.frontend is not None else x
+
+  def logits_fn(self) -> losses.LogitsFn:
+    """Per-example `(variables, x) -> logits` in inference mode, front end included."""
+    return losses.model_logits(self.model, frontend=self.frontend)
+
+  def loss_fn(self) -> losses.LossFn:
+    """Per-example `(variables, x, y) -> loss` in inference mode: what transforms differentiate."""
+    return losses.per_example_loss(self.logits_fn(), self.loss)
+
+
+def build_task(config: ml_collections.ConfigDict, num_classes: int) -> Task:
+  """The model, front end and loss a config names."""
+  model = models.get_model(config.model.name, num_classes=num_classes,
+                           **config.model.get("kwargs", {}))
+  front = config.get("frontend")
+  log_mel = frontend.log_mel(**front) if front else None
+  losses.loss_on_logits(config.loss)  # Fails early on an unknown loss name.
+  return Task(model=model, frontend=log_mel, loss=config.loss)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """optax optimiser `config.optimizer` (e.g. "adam", "sgd") with a staircase-decayed rate."""
+  schedule = optax.exponential_decay(
+      config.learning_rate, transition_steps=config.get("lr_decay_steps", 1),
+      decay_rate=config.get("lr_decay_rate", 1.0), staircase=True)
+  return getattr(optax, config.optimizer)(schedule, **config.get("optimizer_kwargs", {}))
+
+
+def create_state(task: Task, tx: optax.GradientTransformation, x: np.ndarray,
+                 key: jax.Array) -> TrainState:
+  """Initialises parameters from an example batch `x` of raw inputs."""
+  variables = task.model.init(key, task.features(jnp.asarray(x)), train=False)
+  return TrainState.create(apply_fn=task.model.apply, params=variables["params"], tx=tx,
+                           batch_stats=variables.get("batch_stats", {}))
+
+
+def make_train_step(task: Task):
+  """Returns a jitted `step(state, x, y, key) -> (state, {"loss", "accuracy"})` (state donated)."""
+  loss_on_logits, predict = losses.loss_on_logits(task.loss)
+
+  def step(state: TrainState, x, y, key):
+    def batch_loss(params):
+      logits, updates = task.model.apply(
+          {"params": params, "batch_stats": state.batch_stats}, task.features(x), train=True,
+          mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(key, state.step)})
+      return loss_on_logits(logits, y).mean(), (logits, updates)
+
+    (loss, (logits, updates)), grads = jax.value_and_grad(batch_loss, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+    return state, {"loss": loss, "accuracy": jnp.mean(predict(logits) == y)}
+
+  return jax.jit(step, donate_argnums=0)
+
+
+def make_predict(task: Task):
+  """Returns a jitted `predict(variables, x) -> logits` for a batch in inference mode."""
+  return jax.jit(lambda variables, x: task.model.apply(variables, task.features(x), train=False))
+
+
+def evaluate(task: Task, variables, batches) -> Dict[str, Any]:
+  """Loss, accuracy, labels and predictions of `variables` over an iterable of batches."""
+  predict_logits = make_predict(task)
+  loss_on_logits, predict = losses.loss_on_logits(task.loss)
+  labels, logits = [], []
+  for batch in batches:
+    logits.append(np.asarray(predict_logits(variables, batch["x"])))
+    labels.append(batch["y"])
+  labels, logits = np.concatenate(labels), np.concatenate(logits)
+  predictions = np.asarray(predict(logits))
+  return {"loss": float(np.mean(loss_on_logits(logits, labels))),
+          "accuracy": float(np.mean(predictions == labels)),
+          "labels": labels, "predictions": predictions, "logits": logits}
+
+
+def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
+  """Keeps the last `keep_checkpoints` states, saved every `checkpoint_every` steps."""
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, "checkpoints")),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
+                                           save_interval_steps=config.checkpoint_every))
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """A trained (or restored) model: its task, final state and last evaluation."""
+  task: Task
+  state: TrainState
+  evaluation: Dict[str, Any]
+
+
+def train(config: ml_collections.ConfigDict, workdir: str,
+          builder: Optional[Any] = None) -> TrainResult:
+  """Trains `config.model` on `config.data`, resuming from the last checkpoint in `workdir`.
+
+  Args:
+    config: a config with `seed`, `data`, `frontend`, `model`, `loss` and `train` fields (see
+      `configs/common.py`).
+    workdir: where checkpoints, `metrics.jsonl` and TensorBoard files go.
+    builder: an already prepared dataset builder; prepared from `config.data` when None.
+
+  Returns:
+    The task, the final state and the test-set evaluation.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  builder = builder or data.prepare(config.data.name, data_dir=config.data.data_dir,
+                                    manual_dir=config.data.get("manual_dir"),
+                                    **config.data.get("settings", {}))
+  settings, num_samples = config.train, config.data.get("num_samples")
+  task = build_task(config, data.num_classes(builder))
+  stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
+                        shuffle=True, num_epochs=None, num_samples=num_samples,
+                        drop_remainder=True)
+  init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
+  state = create_state(task, make_optimizer(settings), stream[0]["x"], init_key)
+
+  manager = checkpoint_manager(workdir, settings)
+  if manager.latest_step() is not None:
+    state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(state))
+  start = int(state.step)
+  writer = MetricWriter(workdir, start_step=start)
+  test_batches = data.batches(builder, "test", batch_size=settings.eval_batch_size,
+                              num_samples=num_samples)
+  train_step = make_train_step(task)
+
+  batches = stream.slice(slice(start, settings.num_steps)).to_iter_dataset()
+  for step, batch in zip(tqdm.trange(start + 1, settings.num_steps + 1, desc="train",
+                                     initial=start, total=settings.num_steps), batches):
+    state, scalars = train_step(state, batch["x"], batch["y"], dropout_key)
+    if step % settings.log_every == 0 or step == settings.num_steps:
+      writer.write(step, "train", jax.device_get(scalars))
+    if step % settings.eval_every == 0 and step != settings.num_steps:
+      result = evaluate(task, state.variables, test_batches)
+      writer.write(step, "test", {k: result[k] for k in ("loss", "accuracy")})
+    manager.save(step, args=ocp.args.StandardSave(state), force=step == settings.num_steps)
+  manager.wait_until_finished()
+  manager.close()
+
+  evaluation = evaluate(task, state.variables, test_batches)
+  if not writer.has(int(state.step), "test"):  # A run restarted after it ended logged it already.
+    writer.write(int(state.step), "test", {k: evaluation[k] for k in ("loss", "accuracy")})
+  writer.close()
+  return TrainResult(task=task, state=state, evaluation=evaluation)

@@ -1,0 +1,161 @@
+"""Tests for soundjax.models: shapes, train mode, input gradients, tracing, registry, pooling."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from soundjax import losses, models
+from soundjax.models.layers import max_pool, pool_window
+
+NUM_CLASSES = 3
+# Tiny widths and inputs per model: (hyper-parameters, per-example input shape).
+TINY = {
+    "vgg": (dict(channels=(4, 8)), (32, 16)),
+    "gated_cnn": (dict(channels=(4, 8)), (32, 16)),
+    "crnn": (dict(channels=(4, 8), hidden=6), (32, 16)),
+    "densenet_se": (dict(sample_rate=8000, n_fft=256, hop_length=128, n_mels=16, num_blocks=2,
+                         base_filters=4, stem_features=3, num_heads=2), (4096,)),
+    "waveform_cnn": (dict(channels=(4, 8), stem_kernel=16), (4096,)),
+    "schlueter_cnn": (dict(features=(4, 4, 8, 8), hidden=(8, 4)), (25, 25)),
+    "digits_cnn": (dict(features=(4, 8), hidden=8), (8, 8)),
+}
+
+
+def _tiny(name, batch=2):
+  kwargs, shape = TINY[name]
+  model = models.get_model(name, num_classes=NUM_CLASSES, **kwargs)
+  x = jax.random.normal(jax.random.key(1), (batch,) + shape)
+  return model, model.init(jax.random.key(0), x), x
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shapes_and_train_mode(name):
+  model, variables, x = _tiny(name)
+  assert model.apply(variables, x).shape == (2, NUM_CLASSES)
+  out, updates = model.apply(variables, x, train=True, mutable=["batch_stats"],
+                             rngs={"dropout": jax.random.key(2)})
+  assert out.shape == (2, NUM_CLASSES)
+  assert np.all(np.isfinite(out))
+  if "batch_stats" in variables:
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), variables["batch_stats"],
+                           updates["batch_stats"])
+    assert any(jax.tree.leaves(changed))
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_input_gradient_finite_nonzero_and_traced_once(name):
+  model, variables, x = _tiny(name)
+  loss_fn = losses.softmax_cross_entropy(losses.model_logits(model))
+  traces = []
+
+  def grad_fn(params, x, y):
+    traces.append(1)
+    return jax.grad(loss_fn, argnums=1)(params, x, y)
+
+  batched = jax.jit(jax.vmap(grad_fn, in_axes=(None, 0, 0)))
+  y = jnp.array([0, 2])
+  g = batched(variables, x, y)
+  batched(variables, x + 1.0, y)
+  assert len(traces) == 1
+  assert g.shape == x.shape
+  assert np.all(np.isfinite(g)) and np.any(g != 0)
+
+
+def test_dropout_is_active_only_in_train_mode():
+  model, variables, x = _tiny("digits_cnn")
+  apply = lambda key: model.apply(variables, x, train=True, rngs={"dropout": key})
+  assert not np.allclose(apply(jax.random.key(3)), apply(jax.random.key(4)))
+  np.testing.assert_array_equal(model.apply(variables, x), model.apply(variables, x))
+
+
+def test_densenet_returns_log_of_averaged_head_probabilities():
+  model, variables, x = _tiny("densenet_se")
+  out = model.apply(variables, x)
+  np.testing.assert_allclose(jax.scipy.special.logsumexp(out, axis=-1), 0.0, atol=1e-5)
+
+
+def test_published_flatten_sizes():
+  """Schlüter's CNN flattens 64x11x7 for 115x80 excerpts; MNIST Net flattens 9216 for 28x28."""
+  shapes = jax.eval_shape(models.SchlueterCNN(num_classes=1).init, jax.random.key(0),
+                          jnp.zeros((1, 115, 80)))
+  assert shapes["params"]["Dense_0"]["kernel"].shape == (64 * 11 * 7, 256)
+  assert shapes["params"]["Dense_2"]["kernel"].shape == (64, 1)
+  shapes = jax.eval_shape(models.DigitsCNN(num_classes=10).init, jax.random.key(0),
+                          jnp.zeros((1, 28, 28)))
+  assert shapes["params"]["Dense_0"]["kernel"].shape == (9216, 128)
+
+
+def test_default_vgg_and_crnn_pool_tiny_inputs_down_to_one():
+  """Five 2x2 pools on 8x4 input: pooling stops along an axis once it reaches 1."""
+  for model in (models.VGG(num_classes=2, channels=(2,) * 5),
+                models.CRNN(num_classes=2, channels=(2,) * 5, hidden=2)):
+    out = jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x)[0],
+                         jnp.zeros((1, 8, 4)))
+    assert out.shape == (1, 2)
+
+
+def test_registry():
+  assert {models.input_kind(name) for name in models.MODELS} == set(models.INPUT_KINDS)
+  assert models.input_kind("densenet_se") == "waveform"
+  assert models.input_kind("waveform_cnn") == "waveform"
+  assert models.input_kind("vgg") == "logmel"
+  assert models.input_kind("digits_cnn") == "image"
+  assert isinstance(models.get_model("gated_cnn", num_classes=5), models.GatedCNN)
+  with pytest.raises(ValueError, match="known: crnn"):
+    models.get_model("resnet", num_classes=2)
+  with pytest.raises(ValueError, match="unknown"):
+    models.input_kind("resnet")
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("vgg", dict(num_classes=0), "num_classes"),
+    ("vgg", dict(num_classes=2, channels=()), "channels"),
+    ("crnn", dict(num_classes=2, hidden=0), "hidden"),
+    ("densenet_se", dict(num_classes=2, base_filters=1), "base_filters"),
+    ("densenet_se", dict(num_classes=2, n_fft=256, n_mels=200), "n_mels"),
+    ("waveform_cnn", dict(num_classes=2, pool=0), "pool"),
+    ("schlueter_cnn", dict(num_classes=1, dropout_rate=1.0), "dropout_rate"),
+    ("digits_cnn", dict(num_classes=2, features=(4, 0)), "features"),
+])
+def test_invalid_hyper_parameters_raise_at_construction(name, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    models.get_model(name, **kwargs)
+
+
+@pytest.mark.parametrize("model, shape", [(models.SchlueterCNN(num_classes=1), (1, 24, 80)),
+                                          (models.DigitsCNN(num_classes=2), (1, 5, 8))])
+def test_too_small_inputs_raise(model, shape):
+  with pytest.raises(ValueError, match="needs every input axis"):
+    model.init(jax.random.key(0), jnp.zeros(shape))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 4)), min_size=1, max_size=2),
+       st.sampled_from(["VALID", "SAME"]), st.integers(0, 2**31 - 1))
+def test_max_pool_equals_flax(axes, padding, seed):
+  sizes = tuple(max(s, w) for s, w in axes)  # VALID needs size >= window
+  window = tuple(w for _, w in axes)
+  x = jax.random.normal(jax.random.key(seed), (2,) + sizes + (3,))
+  expected = nn.max_pool(x, window, strides=window, padding=padding)
+  np.testing.assert_array_equal(max_pool(x, window, padding), expected)
+
+
+def test_max_pool_gradient_matches_flax_without_ties():
+  x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))
+  ours = jax.grad(lambda x: jnp.sum(max_pool(x, (2, 3)) ** 2))(x)
+  ref = jax.grad(lambda x: jnp.sum(nn.max_pool(x, (2, 3), strides=(2, 3)) ** 2))(x)
+  np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+def test_max_pool_and_pool_window_validate():
+  assert pool_window((5, 1, 2), (2, 2, 2)) == (2, 1, 2)
+  with pytest.raises(ValueError, match="padding"):
+    max_pool(jnp.zeros((1, 4, 4, 1)), (2, 2), padding="FULL")
+  with pytest.raises(ValueError, match="window"):
+    max_pool(jnp.zeros((1, 4, 4, 1)), (2,))
+  with pytest.raises(ValueError, match="larger"):
+    max_pool(jnp.zeros((1, 1, 4, 1)), (2, 2))
