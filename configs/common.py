@@ -54,7 +54,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.experiment = "classification"
   config.seed = 0
   # 16 kHz, 1 s clips: the synthetic events stay below 8 kHz, so 16 kHz loses nothing.
-  config.data = data_config("synth_events", sample_rate=16000, clip_seconds=1.0)
+  config.data = data_config("synth_events", sample_rate=16000, clip_seconds=1.0, num_train=2400,
+                            num_test=600, seed=0)
   config.frontend = frontend_config(sample_rate=16000, n_fft=512, hop_length=256, n_mels=40)
   config.model = ml_collections.ConfigDict({"name": "vgg", "kwargs": {}})
   config.loss = "softmax_cross_entropy"

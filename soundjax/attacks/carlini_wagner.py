@@ -75,7 +75,8 @@ def binary_search_const(run: Run, x: jax.Array, *, initial_const: float,
 def margin(logits: jax.Array, y: jax.Array, *, confidence: float, targeted: bool) -> jax.Array:
   """C&W's f before the hinge: negative exactly when the attack succeeds with `confidence`.
 
-  Untargeted: `z_y - max_{j != y} z_j + confidence`; targeted: `max_{j != y} z_j - z_y + confidence`.
+  Untargeted: `z_y - max_{j != y} z_j + confidence`;
+  targeted: `max_{j != y} z_j - z_y + confidence`.
   """
   is_y = jnp.arange(logits.shape[-1]) == y
   real = jnp.sum(jnp.where(is_y, logits, 0))
@@ -135,7 +136,8 @@ def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
         w, state, best_adv, best_dist, found = carry
         grads, (x_new, dist, ok) = jax.grad(objective, has_aux=True)(w, const)
         better = ok & (dist < best_dist)
-        updates, state = optimizer.update(grads, state, w)
+        with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int/float
+          updates, state = optimizer.update(grads, state, w)
         return (optax.apply_updates(w, updates), state, jnp.where(better, x_new, best_adv),
                 jnp.where(better, dist, best_dist), found | ok)
 

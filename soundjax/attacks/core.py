@@ -12,6 +12,7 @@ All parts are pure and safe on zero gradients and zero-power signals (no NaN).
 """
 
 import math
+import numbers
 from typing import Any, Callable, Optional, Sequence
 
 import jax
@@ -41,7 +42,7 @@ def check_positive(name: str, value: float) -> None:
 
 
 def check_count(name: str, value: int, minimum: int = 1) -> None:
-  if int(value) != value or value < minimum:
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
     raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 

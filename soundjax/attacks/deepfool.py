@@ -1,4 +1,4 @@
-"""DeepFool (Moosavi-Dezfooli et al., 2016), multi-class with candidate classes, as in CleverHans."""
+"""DeepFool (Moosavi-Dezfooli et al., 2016): multi-class, over candidate classes, as CleverHans."""
 
 import jax
 import jax.numpy as jnp

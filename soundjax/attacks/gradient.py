@@ -1,4 +1,4 @@
-"""Gradient-sign and steepest-ascent attacks: FGSM, BIM, PGD, MI-FGSM and the paper's fixed-SNR FGSM.
+"""Steepest-ascent attacks: FGSM, BIM, PGD, MI-FGSM and the audio paper's fixed-SNR FGSM.
 
 Each is one expression over the parts of `core.py`. Every factory takes `bounds=(lo, hi)` (clip
 `x_adv` into the box; None = unbounded) and an optional `snr_db` floor that is enforced together

@@ -61,9 +61,7 @@ def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 
         value, grad = value_and_grad(w, state=state)
         updates, state = optimizer.update(grad, state, w, value=value, grad=grad,
                                           value_fn=objective)
-        w_next = optax.apply_updates(w, updates)
-        # A vanishing gradient can make the line search return a non-finite step: stay put.
-        return jnp.where(jnp.all(jnp.isfinite(w_next)), w_next, w), state
+        return optax.apply_updates(w, updates), state
 
       w, _ = jax.lax.fori_loop(0, num_steps, body, (w0, optimizer.init(w0)))
       x_new = from_w(w)

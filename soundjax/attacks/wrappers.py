@@ -1,7 +1,5 @@
 """Attack wrappers: a targeted loss from an untargeted one, and the white-noise baseline."""
 
-import jax
-
 from soundjax.attacks import core
 from soundjax.losses import LossFn
 

@@ -9,9 +9,8 @@ only `replace_noise` uses the key. Dataset statistics are passed in by the calle
 training set), so every replacement is a pure function.
 """
 
-from typing import Any, Callable, Optional, Sequence, Union
-
 import inspect
+from typing import Any, Callable, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -123,8 +122,9 @@ def check_direction(direction: str) -> None:
 
 def check_fraction(fraction: float) -> None:
   """Raises `ValueError` unless `fraction` is a number in [0, 1]."""
-  if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not (
-      0.0 <= fraction <= 1.0):
+  is_number = isinstance(fraction, (int, float, np.integer, np.floating)) and not isinstance(
+      fraction, bool)
+  if not is_number or not 0.0 <= fraction <= 1.0:
     raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
 
 

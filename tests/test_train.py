@@ -1,0 +1,116 @@
+"""Training: learning, logging, checkpoints, and exact resumption after resume and after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import common
+from soundjax import metric_writer, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(data_dir, settings, **train_overrides):
+  config = common.base_config()
+  config.data = common.data_config("synth_events", **settings)
+  config.data.data_dir = data_dir
+  config.frontend = common.frontend_config(sample_rate=8000, n_fft=256, hop_length=128, n_mels=16)
+  config.model.kwargs = {"channels": (4, 8)}
+  config.train = common.train_config(batch_size=8, num_steps=12, log_every=2, eval_every=6,
+                                     checkpoint_every=4, keep_checkpoints=2, eval_batch_size=16)
+  config.train.update(train_overrides)
+  return config
+
+
+def _leaves(state):
+  return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves((state.params,
+                                                                   state.batch_stats))]
+
+
+def test_train_logs_checkpoints_and_evaluates(tiny_data_dir, tiny_synth_settings, tmp_path):
+  workdir = str(tmp_path / "run")
+  result = train.train(tiny_config(tiny_data_dir, tiny_synth_settings), workdir)
+  assert int(result.state.step) == 12
+  rows = metric_writer.read_metrics(workdir)
+  assert [r["step"] for r in rows if r["split"] == "train"] == [2, 4, 6, 8, 10, 12]
+  assert [r["step"] for r in rows if r["split"] == "test"] == [6, 12]
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "8"]
+  assert any(name.startswith("events.out.tfevents")
+             for name in os.listdir(os.path.join(workdir, "tensorboard")))
+  assert 0.0 <= result.evaluation["accuracy"] <= 1.0
+  assert len(result.evaluation["labels"]) == tiny_synth_settings["num_test"]
+
+
+def test_training_lowers_the_loss(tiny_data_dir, tiny_synth_settings, tmp_path):
+  config = tiny_config(tiny_data_dir, tiny_synth_settings, num_steps=30, learning_rate=3e-3)
+  train.train(config, str(tmp_path))
+  losses = [r["loss"] for r in metric_writer.read_metrics(str(tmp_path)) if r["split"] == "train"]
+  assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_resume_continues_exactly(tiny_data_dir, tiny_synth_settings, tmp_path):
+  whole = train.train(tiny_config(tiny_data_dir, tiny_synth_settings), str(tmp_path / "whole"))
+  parts = str(tmp_path / "parts")
+  train.train(tiny_config(tiny_data_dir, tiny_synth_settings, num_steps=8), parts)
+  resumed = train.train(tiny_config(tiny_data_dir, tiny_synth_settings), parts)
+  for a, b in zip(_leaves(whole.state), _leaves(resumed.state)):
+    np.testing.assert_array_equal(a, b)
+  assert resumed.evaluation["accuracy"] == whole.evaluation["accuracy"]
+
+
+def _cli(workdir, data_dir, settings, num_steps):
+  args = [sys.executable, "-m", "soundjax.main", "--config=configs/classification.py",
+          f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
+          "--config.frontend.sample_rate=8000", "--config.frontend.n_fft=256",
+          "--config.frontend.hop_length=128", "--config.frontend.n_mels=16",
+          "--config.train.batch_size=8", f"--config.train.num_steps={num_steps}",
+          "--config.train.checkpoint_every=3", "--config.train.log_every=1",
+          "--config.train.eval_every=1000", "--config.train.eval_batch_size=16"]
+  args += [f"--config.data.settings.{k}={v}" for k, v in settings.items()]
+  return args
+
+
+def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(
+    tiny_data_dir, tiny_synth_settings, tmp_path):
+  num_steps = 150
+  killed = str(tmp_path / "killed")
+  process = subprocess.Popen(_cli(killed, tiny_data_dir, tiny_synth_settings, num_steps),
+                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  checkpoints = os.path.join(killed, "checkpoints")
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    steps = [int(n) for n in os.listdir(checkpoints) if n.isdigit()] if os.path.isdir(
+        checkpoints) else []
+    if steps and max(steps) >= 6:
+      process.send_signal(signal.SIGKILL)
+      break
+    time.sleep(0.05)
+  assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+  subprocess.run(_cli(killed, tiny_data_dir, tiny_synth_settings, num_steps), cwd=REPO,
+                 check=True, capture_output=True)
+
+  whole = str(tmp_path / "whole")
+  subprocess.run(_cli(whole, tiny_data_dir, tiny_synth_settings, num_steps), cwd=REPO,
+                 check=True, capture_output=True)
+  assert metric_writer.read_metrics(killed) == metric_writer.read_metrics(whole)
+  with open(os.path.join(killed, "results.json")) as a, open(
+      os.path.join(whole, "results.json")) as b:
+    first, second = json.load(a), json.load(b)
+  assert first["test_loss"] == second["test_loss"] and first["steps"] == num_steps
+
+
+def test_make_optimizer_uses_the_named_optax_optimizer():
+  config = common.train_config(optimizer="sgd", optimizer_kwargs={"momentum": 0.9},
+                               learning_rate=0.1, lr_decay_rate=0.5, lr_decay_steps=2)
+  tx = train.make_optimizer(config)
+  params = {"w": np.ones(2, np.float32)}
+  state = tx.init(params)
+  updates, _ = tx.update({"w": np.ones(2, np.float32)}, state, params)
+  np.testing.assert_allclose(updates["w"], [-0.1, -0.1])
