@@ -1,6 +1,7 @@
 """Tests for soundjax.models: shapes, train mode, input gradients, tracing, registry, pooling."""
 
 import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -53,19 +54,27 @@ def _tiny(name):
   return model, _random_variables(model, x), x
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_shapes_and_train_mode(name):
-  model, variables, x = _tiny(name)
+@functools.cache
+def _apply_both(name):
+  """Jitted `fn(variables, x, key) -> (eval logits, (train logits, updates))` for `name`."""
+  model = _tiny(name)[0]
 
   @jax.jit  # one compile: eager, every op compiles on its own
-  def apply_both(variables, x, key):
+  def fn(variables, x, key):
     out = model.apply(variables, x)
     return out, model.apply(variables, x, train=True, mutable=["batch_stats"],
                             rngs={"dropout": key})
 
-  out, (out_train, updates) = apply_both(variables, x, jax.random.key(2))
+  return fn
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shapes_and_train_mode(name):
+  _, variables, x = _tiny(name)
+  out, (out_train, updates) = _apply_both(name)(variables, x, jax.random.key(2))
   assert out.shape == out_train.shape == (2, NUM_CLASSES)
   assert np.all(np.isfinite(out)) and np.all(np.isfinite(out_train))
+  assert ("batch_stats" in variables) == (name not in ("schlueter_cnn", "digits_cnn"))
   if "batch_stats" in variables:
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), variables["batch_stats"],
                            updates["batch_stats"])
@@ -93,15 +102,16 @@ def test_input_gradient_finite_nonzero_and_traced_once(name):
 
 def test_init_and_dropout_only_in_train_mode():
   model, _, x = _tiny("digits_cnn")
-  variables = model.init(jax.random.key(0), x)
-  apply = lambda key: model.apply(variables, x, train=True, rngs={"dropout": key})
-  assert not np.allclose(apply(jax.random.key(3)), apply(jax.random.key(4)))
-  np.testing.assert_array_equal(model.apply(variables, x), model.apply(variables, x))
+  variables = jax.jit(model.init)(jax.random.key(0), x)
+  eval_a, (train_a, _) = _apply_both("digits_cnn")(variables, x, jax.random.key(3))
+  eval_b, (train_b, _) = _apply_both("digits_cnn")(variables, x, jax.random.key(4))
+  assert not np.allclose(train_a, train_b)
+  np.testing.assert_array_equal(eval_a, eval_b)
 
 
 def test_densenet_returns_log_of_averaged_head_probabilities():
-  model, variables, x = _tiny("densenet_se")
-  out = model.apply(variables, x)
+  _, variables, x = _tiny("densenet_se")
+  out, _ = _apply_both("densenet_se")(variables, x, jax.random.key(2))
   np.testing.assert_allclose(jax.scipy.special.logsumexp(out, axis=-1), 0.0, atol=1e-5)
 
 
@@ -114,6 +124,26 @@ def test_published_flatten_sizes():
   shapes = jax.eval_shape(models.DigitsCNN(num_classes=10).init, jax.random.key(0),
                           jnp.zeros((1, 28, 28)))
   assert shapes["params"]["Dense_0"]["kernel"].shape == (9216, 128)
+
+
+@pytest.mark.parametrize("name, shape", [("vgg", (128, 64)), ("gated_cnn", (128, 64)),
+                                         ("crnn", (128, 64)), ("densenet_se", (64000,)),
+                                         ("waveform_cnn", (32000,))])
+def test_published_configurations_build(name, shape):
+  """Default (published) widths on the published input sizes, traced without compiling."""
+  model = models.get_model(name, num_classes=41)
+  out = jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x)[0],
+                       jnp.zeros((1,) + shape))
+  assert out.shape == (1, 41)
+
+
+def test_single_logit_model_works_with_sigmoid_loss():
+  model = models.SchlueterCNN(num_classes=1)
+  x = jnp.zeros((115, 80))
+  variables = jax.eval_shape(model.init, jax.random.key(0), x[None])
+  loss_fn = losses.sigmoid_binary_cross_entropy(losses.model_logits(model))
+  grad = jax.eval_shape(jax.grad(loss_fn, argnums=1), variables, x, jnp.array(1))
+  assert grad.shape == x.shape
 
 
 def test_default_vgg_and_crnn_pool_tiny_inputs_down_to_one():
@@ -174,9 +204,9 @@ def test_max_pool_equals_flax(axes, padding, seed):
 
 
 def test_max_pool_gradient_matches_flax_without_ties():
-  x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))
-  ours = jax.grad(lambda x: jnp.sum(max_pool(x, (2, 3)) ** 2))(x)
-  ref = jax.grad(lambda x: jnp.sum(nn.max_pool(x, (2, 3), strides=(2, 3)) ** 2))(x)
+  x = np.random.default_rng(0).normal(size=(2, 7, 6, 3)).astype(np.float32)
+  ours = jax.jit(jax.grad(lambda x: jnp.sum(max_pool(x, (2, 3)) ** 2)))(x)
+  ref = jax.jit(jax.grad(lambda x: jnp.sum(nn.max_pool(x, (2, 3), strides=(2, 3)) ** 2)))(x)
   np.testing.assert_allclose(ours, ref, rtol=1e-6)
 
 

@@ -31,7 +31,8 @@ def pool_window(spatial_shape: Sequence[int], window: Sequence[int]) -> tuple[in
     The window to use: `window[i]` where `spatial_shape[i] >= window[i]`, else 1.
   """
   if len(spatial_shape) != len(window):
-    raise ValueError(f"window {tuple(window)} needs one entry per spatial axis {tuple(spatial_shape)}")
+    raise ValueError(f"window {tuple(window)} needs one entry per spatial axis of "
+                     f"{tuple(spatial_shape)}")
   return tuple(w if size >= w else 1 for size, w in zip(spatial_shape, window))
 
 

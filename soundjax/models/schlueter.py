@@ -12,7 +12,7 @@ from typing import ClassVar, Sequence
 import flax.linen as nn
 import jax
 
-from soundjax.models.layers import (check_channels, check_min_size, check_positive, max_pool)
+from soundjax.models.layers import check_channels, check_min_size, check_positive, max_pool
 
 # PyTorch's LeakyReLU default slope, used by the port.
 _SLOPE = 0.01
