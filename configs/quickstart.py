@@ -1,11 +1,20 @@
-"""The README's first command: train a small CNN on synthetic sound events and report it.
+"""The README's first command: the `:quick` variant of each experiment on built-in synthetic data.
 
   soundjax --config=configs/quickstart.py --workdir=runs/quickstart
+  soundjax --config=configs/quickstart.py --workdir=runs/qs --config.stages='("classification",)'
+
+Stages write into `<workdir>/<stage>/`; `<workdir>/summary.md` links their summaries.
 """
+
+import ml_collections
 
 from configs import classification
 
 
 def get_config(arg: str = ""):
   del arg  # The quickstart has one size: minutes on two CPU cores.
-  return classification.get_config("quick")
+  config = ml_collections.ConfigDict()
+  config.experiment = "quickstart"
+  config.stages = ("classification",)
+  config.classification = classification.get_config("quick")
+  return config
