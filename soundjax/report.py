@@ -2,7 +2,7 @@
 
 import json
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence, Tuple
 
 import matplotlib
 
@@ -52,3 +52,65 @@ def ensure_dir(path: str) -> str:
   """Creates `path` if needed and returns it."""
   os.makedirs(path, exist_ok=True)
   return path
+
+
+def plot_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
+                 path: str, *, title: str, xlabel: str, ylabel: str, vmin: float = 0.0,
+                 vmax: float = 1.0) -> None:
+  """Saves a heat map with each value printed in its cell (NaN cells are left blank)."""
+  matrix = np.asarray(matrix, np.float64)
+  figure, axes = plt.subplots(figsize=(1.1 * len(column_names) + 2.5,
+                                       0.8 * len(row_names) + 2.0))
+  image = axes.imshow(np.ma.masked_invalid(matrix), cmap="viridis", vmin=vmin, vmax=vmax)
+  axes.set_xticks(np.arange(len(column_names)), column_names, rotation=45, ha="right")
+  axes.set_yticks(np.arange(len(row_names)), row_names)
+  for (row, col), value in np.ndenumerate(matrix):
+    if np.isfinite(value):
+      axes.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                color="black" if value > (vmin + vmax) / 2 else "white")
+  axes.set_xlabel(xlabel)
+  axes.set_ylabel(ylabel)
+  axes.set_title(title)
+  figure.colorbar(image, ax=axes)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], path: str, *,
+                title: str, xlabel: str, ylabel: str, invert_x: bool = False) -> None:
+  """Saves one line per name in `curves` (name -> (xs, ys)) with markers on the points."""
+  figure, axes = plt.subplots(figsize=(6, 4))
+  for name, (xs, ys) in curves.items():
+    axes.plot(xs, ys, marker="o", label=name)
+  if invert_x:
+    axes.invert_xaxis()
+  axes.set_xlabel(xlabel)
+  axes.set_ylabel(ylabel)
+  axes.set_title(title)
+  axes.grid(alpha=0.3)
+  axes.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def plot_spectrograms(images: Sequence[Sequence[np.ndarray]], path: str, *,
+                      row_titles: Sequence[str], column_titles: Sequence[str],
+                      title: str) -> None:
+  """Saves a grid of `[frames, bins]` spectrograms (time across, frequency up), one colour bar
+  each; `images[row][column]`."""
+  rows, columns = len(images), len(column_titles)
+  figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
+  for row, cells in enumerate(images):
+    for column, image in enumerate(cells):
+      axes_ = axes[row, column]
+      shown = axes_.imshow(np.asarray(image).T, origin="lower", aspect="auto", cmap="magma")
+      figure.colorbar(shown, ax=axes_)
+      axes_.set_title(f"{row_titles[row]}: {column_titles[column]}", fontsize=9)
+      axes_.set_xlabel("frame")
+      axes_.set_ylabel("mel band")
+  figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
