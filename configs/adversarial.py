@@ -79,7 +79,7 @@ def get_config(arg: str = ""):
   config.main_attack = "pgd"
   # Accuracy on the attacked clips as one keyword of one (untargeted) attack varies.
   config.robustness = ml_collections.ConfigDict({
-      "attack": "pgd", "param": "eps", "values": (0.0005, 0.001, 0.002, 0.005, 0.01)})
+      "attack": "pgd", "param": "eps", "levels": (0.0005, 0.001, 0.002, 0.005, 0.01)})
   config.num_examples = 3  # clips per model drawn as spectrograms and written as WAV files
 
   if arg == "quick":
@@ -101,7 +101,7 @@ def get_config(arg: str = ""):
     config.attacks.lbfgs_targeted.kwargs.update(num_steps=5, binary_search_steps=1)
     # One-step FGSM compiles fast; three SNRs keep the quickstart inside its budget.
     config.robustness = ml_collections.ConfigDict({
-        "attack": "fgsm", "param": "snr_db", "values": (40.0, 30.0, 20.0)})
+        "attack": "fgsm", "param": "snr_db", "levels": (40.0, 30.0, 20.0)})
     config.num_examples = 2
   elif arg == "fsd_kaggle2018":
     # Published: 32 kHz, 1024/512 STFT, 64 mels; 10 verified training clips per class; 2 s clips

@@ -107,8 +107,8 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
   spec = config.attacks[curve.attack]
   require(curve.param in inspect.signature(getattr(attacks, spec.attack)).parameters,
           "robustness.param", f"is {curve.param!r}, which {spec.attack} does not take.")
-  require(len(curve.values) > 0, "robustness.values", "must hold at least one value.")
-  for value in curve.values:
+  require(len(curve.levels) > 0, "robustness.levels", "must hold at least one value.")
+  for value in curve.levels:
     _check_builds(spec, f"attacks.{curve.attack}", config.bounds, **{curve.param: value})
 
 

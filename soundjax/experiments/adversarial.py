@@ -1,0 +1,240 @@
+"""Paper 4 ("Adversarial attacks in sound event classification"): train or restore five sound
+event classifiers, attack the same clips on each, and measure success, perturbation size,
+confidence, robustness curves and transfer between the models.
+
+Every attack perturbs the waveform, batched as `jax.jit(jax.vmap(attack, in_axes=(None, 0, 0,
+0)))` over chunks of clips; the log-mel models are attacked through their front end, so one
+adversarial clip can be scored by all five models.
+
+Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
+- `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:
+  argmax == target. `success_rate_clean_correct`: the same among clips the model classified
+  correctly before the attack. `confident_success_rate`: the paper's thresholds, p(true label)
+  < 1 / num_classes (untargeted) or p(target) >= `config.targeted_confidence` (targeted).
+- `snr_db_*`, `linf_mean`, `l2_mean`: sizes of the SUCCESSFUL adversarial examples, on the
+  waveform (the paper reports the SNR of the examples it made).
+- `p_true_before/after`: mean probability of the true class on the clean / adversarial input;
+  `p_adv_class_after`: mean probability of the class predicted after the attack;
+  `p_target_after`: mean probability of the target (targeted attacks only).
+"""
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from soundjax import data, report, train
+from soundjax.experiments import adversarial_report
+from soundjax.experiments import adversarial_setup as setup
+from soundjax.metrics import classification, perturbation
+
+TRANSFER_RULE = (
+    "matrix[row][column]: adversarial clips crafted by config.main_attack on the row model, "
+    "scored on the column model; the fraction of the clips the column model classified "
+    "correctly when clean that it misclassifies after the attack (null if it classified none "
+    "correctly). The diagonal is the white-box success rate on those clips.")
+
+
+def chunked(fn: Callable[..., Any], batch_size: int) -> Callable[..., np.ndarray]:
+  """Applies batched `fn` to its arguments' leading axis in chunks of at most `batch_size`.
+
+  The last chunk is filled up with repeats of the first examples, so that a jitted `fn`
+  compiles once per chunk size; the extra outputs are dropped.
+  """
+
+  def apply(*arrays):
+    total = len(arrays[0])
+    size = min(batch_size, total)
+    index = np.arange(-(-total // size) * size) % total
+    outputs = [np.asarray(fn(*(a[index[i:i + size]] for a in arrays)))
+               for i in range(0, len(index), size)]
+    return np.concatenate(outputs)[:total]
+
+  return apply
+
+
+@dataclasses.dataclass
+class Victim:
+  """A trained model, its batched probabilities and its probabilities on the clean clips."""
+  name: str
+  result: train.TrainResult
+  predict: Callable[[np.ndarray], np.ndarray]
+  clean_probs: np.ndarray
+
+  def attack(self, attack, x: np.ndarray, y: np.ndarray, key: jax.Array,
+             batch_size: int) -> np.ndarray:
+    """`attack` applied to every clip, vmapped and jitted, one key per clip."""
+    batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
+    return chunked(functools.partial(batched, self.result.state.variables), batch_size)(
+        x, y, jax.random.split(key, len(x)))
+
+
+def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, builder,
+                 x: np.ndarray) -> Victim:
+  """Trains victim `name` in `workdir/models/<name>` (restoring it if trained already)."""
+  result = train.train(setup.victim_config(config, name), os.path.join(workdir, "models", name),
+                       builder=builder)
+  logits = jax.jit(jax.vmap(result.task.logits_fn(), in_axes=(None, 0)))
+  predict = chunked(lambda batch: classification.softmax(logits(result.state.variables, batch)),
+                    config.attack_batch_size)
+  return Victim(name=name, result=result, predict=predict, clean_probs=predict(x))
+
+
+def _mean(values: np.ndarray, mask: Optional[np.ndarray] = None,
+          reduce: Callable = np.mean) -> Optional[float]:
+  values = np.asarray(values, np.float64)
+  values = values if mask is None else values[mask]
+  return float(reduce(values)) if values.size else None
+
+
+def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray,
+                   targets: Optional[np.ndarray], clean_probs: np.ndarray,
+                   adv_probs: np.ndarray, *, targeted_confidence: float) -> Dict[str, Any]:
+  """The figures of one model x attack (see the module docstring), all vectorised."""
+  if targets is None:
+    success = classification.untargeted_success(adv_probs, labels)
+    confident = classification.untargeted_success(adv_probs, labels, 1.0 / adv_probs.shape[-1])
+  else:
+    success = classification.targeted_success(adv_probs, targets)
+    confident = classification.targeted_success(adv_probs, targets, targeted_confidence)
+  correct = np.argmax(clean_probs, axis=-1) == labels
+  snr, linf, l2 = (np.asarray(jax.vmap(size)(x, x_adv))
+                   for size in (perturbation.snr_db, perturbation.linf, perturbation.l2))
+  adv_class = np.argmax(adv_probs, axis=-1)
+  return {
+      "num_examples": int(len(labels)),
+      "clean_accuracy": _mean(correct),
+      "success_rate": _mean(success),
+      "success_rate_clean_correct": _mean(success, correct),
+      "confident_success_rate": _mean(confident),
+      "snr_db_mean": _mean(snr, success),
+      "snr_db_median": _mean(snr, success, np.median),
+      "linf_mean": _mean(linf, success),
+      "l2_mean": _mean(l2, success),
+      "p_true_before": _mean(classification.class_probability(clean_probs, labels)),
+      "p_true_after": _mean(classification.class_probability(adv_probs, labels)),
+      "p_adv_class_after": _mean(classification.class_probability(adv_probs, adv_class)),
+      "p_target_after": (None if targets is None else
+                         _mean(classification.class_probability(adv_probs, targets))),
+  }
+
+
+def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
+                  y: np.ndarray, targets, key: jax.Array, progress: tqdm.tqdm):
+  """Runs every attack of `config.attacks` on `victim`.
+
+  Returns:
+    `(metrics per attack label, adversarial clips of config.main_attack)`.
+  """
+  task = victim.result.task
+  metrics, main_adv = {}, None
+  for index, (label, spec) in enumerate(config.attacks.items()):
+    progress.set_postfix_str(f"{victim.name} {label}")
+    attack = setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds)
+    if spec.get("targeted", False):
+      clip, goal = setup.attack_pairs(y, targets, victim.clean_probs.shape[-1])
+    else:
+      clip, goal = np.arange(len(y)), None
+    start = time.perf_counter()
+    x_adv = victim.attack(attack, x[clip], y[clip] if goal is None else goal,
+                          jax.random.fold_in(key, index), config.attack_batch_size)
+    seconds = time.perf_counter() - start
+    metrics[label] = attack_metrics(x[clip], x_adv, y[clip], goal, victim.clean_probs[clip],
+                                    victim.predict(x_adv),
+                                    targeted_confidence=config.targeted_confidence)
+    metrics[label]["seconds"] = seconds
+    if label == config.main_attack:
+      main_adv = x_adv
+    progress.update()
+  return metrics, main_adv
+
+
+def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
+                     y: np.ndarray, key: jax.Array, progress: tqdm.tqdm) -> List[float]:
+  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param."""
+  curve, task = config.robustness, victim.result.task
+  spec = config.attacks[curve.attack]
+  accuracy = []
+  for index, value in enumerate(curve.levels):
+    progress.set_postfix_str(f"{victim.name} {curve.param}={value}")
+    attack = setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
+                                **{curve.param: value})
+    x_adv = victim.attack(attack, x, y, jax.random.fold_in(key, index), config.attack_batch_size)
+    accuracy.append(_mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
+    progress.update()
+  return accuracy
+
+
+def transfer_matrix(victims: List[Victim], adversarial: Dict[str, np.ndarray],
+                    y: np.ndarray) -> List[List[Optional[float]]]:
+  """Success of each row model's adversarial clips on each column model (`TRANSFER_RULE`)."""
+  matrix = []
+  for row in victims:
+    cells = []
+    for column in victims:
+      correct = np.argmax(column.clean_probs, axis=-1) == y
+      fooled = classification.untargeted_success(column.predict(adversarial[row.name]), y)
+      cells.append(_mean(fooled, correct))
+    matrix.append(cells)
+  return matrix
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
+  """Trains (or restores) the victims, attacks them and writes the report into `workdir`.
+
+  Args:
+    config: see `configs/adversarial.py`.
+    workdir: output folder; models train in `workdir/models/<name>`, so a re-run restores them.
+
+  Returns:
+    The results written to `results.json`.
+  """
+  setup.check_config(config)
+  start = time.perf_counter()
+  report.ensure_dir(workdir)
+  builder = data.prepare(config.data.name, data_dir=config.data.data_dir,
+                         manual_dir=config.data.manual_dir, **config.data.settings)
+  class_names = list(builder.info.features[builder.info.supervised_keys[1]].names)
+  targets = setup.resolve_targets(config.targets, class_names)
+  clips = setup.select_clips(builder, config.clips, config.data.get("num_samples"))
+  x, y = clips["x"], clips["y"]
+  victims = [train_victim(config, name, workdir, builder, x) for name in config.models]
+
+  root = jax.random.key(config.seed)
+  per_model, adversarial, curves = {}, {}, {}
+  total = len(victims) * (len(config.attacks) + len(config.robustness.levels))
+  with tqdm.tqdm(total=total, desc="attack") as progress:
+    for index, victim in enumerate(victims):
+      key = jax.random.fold_in(root, index)
+      per_model[victim.name], adversarial[victim.name] = attack_victim(
+          config, victim, x, y, targets, key, progress)
+      curves[victim.name] = robustness_curve(config, victim, x, y,
+                                             jax.random.fold_in(key, len(config.attacks)),
+                                             progress)
+  results = {
+      "dataset": config.data.name,
+      "class_names": class_names,
+      "num_clips": int(len(y)),
+      "clip_indices": clips["index"],
+      "labels": y,
+      "split": config.clips.split,
+      "models": {v.name: {"steps": int(v.result.state.step),
+                          "test_accuracy": v.result.evaluation["accuracy"],
+                          "clean_accuracy": _mean(np.argmax(v.clean_probs, axis=-1) == y)}
+                 for v in victims},
+      "attacks": per_model,
+      "robustness": {"attack": config.robustness.attack, "param": config.robustness.param,
+                     "levels": list(config.robustness.levels), "accuracy": curves},
+      "transfer": {"attack": config.main_attack, "rule": TRANSFER_RULE,
+                   "models": [v.name for v in victims],
+                   "matrix": transfer_matrix(victims, adversarial, y)},
+  }
+  results["wall_seconds"] = time.perf_counter() - start
+  adversarial_report.write(workdir, config, results, x, adversarial)
+  return results

@@ -1,0 +1,136 @@
+"""What the adversarial experiment writes: `results.json`, `results.md` (tables laid out like the
+paper's), the transfer heat map, robustness curves, log-mel spectrograms and WAV files.
+"""
+
+import os
+from typing import Any, Dict, Optional
+
+import jax
+import ml_collections
+import numpy as np
+import soundfile
+
+from soundjax import frontend, report
+
+# results.json key -> Markdown column of the per model x attack table.
+ATTACK_COLUMNS = (
+    ("success_rate", "success"),
+    ("success_rate_clean_correct", "success (clean correct)"),
+    ("confident_success_rate", "success (paper threshold)"),
+    ("snr_db_mean", "SNR dB"),
+    ("snr_db_median", "SNR dB median"),
+    ("linf_mean", "Linf"),
+    ("l2_mean", "L2"),
+    ("p_true_before", "conf. before"),
+    ("p_true_after", "conf. after"),
+    ("p_adv_class_after", "conf. adv. class"),
+    ("p_target_after", "conf. target"),
+)
+
+
+def _cell(value: Optional[float]) -> Any:
+  return "n/a" if value is None else float(value)
+
+
+def markdown(results: Dict[str, Any]) -> str:
+  """The Markdown report: models, model x attack, robustness and transfer tables, figures."""
+  models = list(results["models"])
+  lines = [
+      f"# Adversarial attacks on {len(models)} sound event classifiers ({results['dataset']})",
+      "",
+      f"{results['num_clips']} clips of the {results['split']} split, attacked on the waveform; "
+      f"{results['wall_seconds']:.0f} s this run. Success rates and confidences are fractions; "
+      "perturbation sizes are of successful examples (see `results.json`).",
+      "",
+      "## Victims",
+      "",
+      report.markdown_table(
+          ["model", "steps", "test accuracy", "accuracy on attacked clips"],
+          [(name, m["steps"], _cell(m["test_accuracy"]), _cell(m["clean_accuracy"]))
+           for name, m in results["models"].items()]),
+      "",
+      "## Attacks",
+      "",
+      report.markdown_table(
+          ["model", "attack", "examples"] + [column for _, column in ATTACK_COLUMNS],
+          [[model, attack, figures["num_examples"]] +
+           [_cell(figures[key]) for key, _ in ATTACK_COLUMNS]
+           for model, per_attack in results["attacks"].items()
+           for attack, figures in per_attack.items()]),
+  ]
+  curve = results["robustness"]
+  lines += ["", f"## Accuracy under {curve['attack']} against {curve['param']}", "",
+            report.markdown_table(
+                ["model"] + [f"{curve['param']}={value:g}" for value in curve["levels"]],
+                [[model] + [_cell(a) for a in accuracy]
+                 for model, accuracy in curve["accuracy"].items()]),
+            "", "![robustness](robustness.png)"]
+  transfer = results["transfer"]
+  lines += ["", f"## Transfer of {transfer['attack']} (rows: crafted on; columns: scored on)", "",
+            transfer["rule"], "",
+            report.markdown_table(["crafted on \\ scored on"] + transfer["models"],
+                                  [[row] + [_cell(v) for v in cells]
+                                   for row, cells in zip(transfer["models"], transfer["matrix"])]),
+            "", "![transfer matrix](transfer_matrix.png)", ""]
+  spectrograms = [f"![{m}](spectrograms_{m}.png)"
+                  for m in models if "spectrograms" in results.get("figures", {}).get(m, {})]
+  if spectrograms:
+    lines += ["## Spectrograms and audio", "",
+              "Clean, adversarial and perturbation log-mels; listen to the clips in `wav/`.", ""]
+    lines += spectrograms + [""]
+  return "\n".join(lines)
+
+
+def write_examples(workdir: str, config: ml_collections.ConfigDict, model: str, x: np.ndarray,
+                   x_adv: np.ndarray, class_names, labels, log_mel) -> Dict[str, Any]:
+  """Spectrogram grid and clean/adversarial WAV files of the first `config.num_examples` clips.
+
+  `log_mel` is the batched display front end, shared so that it compiles once.
+  """
+  count = min(config.num_examples, len(x))
+  if count == 0:
+    return {}
+  clean, adv = x[:count], x_adv[:count]
+  grids = np.asarray(log_mel(np.concatenate([clean, adv, adv - clean])))
+  images = [[grids[i], grids[count + i], grids[2 * count + i]] for i in range(count)]
+  path = os.path.join(workdir, f"spectrograms_{model}.png")
+  report.plot_spectrograms(
+      images, path, row_titles=[class_names[label] for label in labels[:count]],
+      column_titles=["clean", "adversarial", "perturbation"],
+      title=f"{config.main_attack} on {model} (log-mel dB)")
+  wav_dir = report.ensure_dir(os.path.join(workdir, "wav"))
+  wavs = []
+  for i in range(count):
+    for kind, clip in (("clean", clean[i]), ("adversarial", adv[i])):
+      name = f"{model}_{i}_{class_names[labels[i]]}_{kind}.wav"
+      # 32-bit float keeps the perturbation exactly; 16-bit PCM would quantise it away.
+      soundfile.write(os.path.join(wav_dir, name), clip, config.frontend.sample_rate,
+                      subtype="FLOAT")
+      wavs.append(os.path.join("wav", name))
+  return {"spectrograms": os.path.basename(path), "wav": wavs}
+
+
+def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, Any],
+          x: np.ndarray, adversarial: Dict[str, np.ndarray]) -> None:
+  """Writes every output file of the experiment into `workdir` (and `results["figures"]`)."""
+  class_names, labels = results["class_names"], np.asarray(results["labels"])
+  log_mel = jax.jit(jax.vmap(frontend.log_mel(**config.frontend)))
+  results["figures"] = {
+      model: write_examples(workdir, config, model, x, x_adv, class_names, labels, log_mel)
+      for model, x_adv in adversarial.items()}
+  transfer = results["transfer"]
+  matrix = np.array([[np.nan if v is None else v for v in row] for row in transfer["matrix"]])
+  report.plot_heatmap(matrix, transfer["models"], transfer["models"],
+                      os.path.join(workdir, "transfer_matrix.png"),
+                      title=f"Transfer of {transfer['attack']}: success rate",
+                      xlabel="scored on", ylabel="crafted on")
+  curve = results["robustness"]
+  report.plot_curves(
+      {model: (curve["levels"], [np.nan if a is None else a for a in accuracy])
+       for model, accuracy in curve["accuracy"].items()},
+      os.path.join(workdir, "robustness.png"),
+      title=f"Accuracy under {curve['attack']}", xlabel=curve["param"],
+      ylabel="accuracy on attacked clips", invert_x=curve["param"] == "snr_db")
+  report.write_json(os.path.join(workdir, "results.json"), results)
+  with open(os.path.join(workdir, "results.md"), "w") as file:
+    file.write(markdown(results))
