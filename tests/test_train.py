@@ -122,3 +122,20 @@ def test_make_optimizer_uses_the_named_optax_optimizer():
   state = tx.init(params)
   updates, _ = tx.update({"w": np.ones(2, np.float32)}, state, params)
   np.testing.assert_allclose(updates["w"], [-0.1, -0.1])
+
+
+def test_train_step_and_predict_compile_once(tiny_data_dir, tiny_synth_settings):
+  config = tiny_config(tiny_data_dir, tiny_synth_settings)
+  builder = train.data.prepare("synth_events", data_dir=tiny_data_dir, **tiny_synth_settings)
+  task = train.build_task(config, train.data.num_classes(builder))
+  stream = train.data.batches(builder, "train", batch_size=8, shuffle=True, num_epochs=None,
+                              drop_remainder=True)
+  state = train.create_state(task, train.make_optimizer(config.train), stream[0]["x"],
+                             jax.random.key(0))
+  step, predict = train.make_train_step(task), train.make_predict(task)
+  for index in range(3):
+    state, _ = step(state, stream[index]["x"], stream[index]["y"], jax.random.key(1))
+  evaluation = train.evaluate(task, state.variables,
+                              train.data.batches(builder, "test", batch_size=16), predict)
+  assert step._cache_size() == 1 and predict._cache_size() == 1  # 24 = 16 + 8: padded batch.
+  assert len(evaluation["labels"]) == 24
