@@ -79,8 +79,11 @@ def create_state(task: Task, tx: optax.GradientTransformation, x: np.ndarray,
   init = jax.jit(lambda key: task.model.init(key, jnp.zeros(features.shape, features.dtype),
                                              train=False))
   variables = init(key)
-  return TrainState.create(apply_fn=task.model.apply, params=variables["params"], tx=tx,
-                           batch_stats=variables.get("batch_stats", {}))
+  state = TrainState.create(apply_fn=task.model.apply, params=variables["params"], tx=tx,
+                            batch_stats=variables.get("batch_stats", {}))
+  # An array step (not flax's Python 0), so the first train step compiles for the same types as
+  # every later one.
+  return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def make_train_step(task: Task):
