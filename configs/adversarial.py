@@ -98,7 +98,8 @@ def get_config(arg: str = ""):
     for name in ("cw", "cw_targeted"):
       config.attacks[name].kwargs.update(num_steps=10, binary_search_steps=1,
                                          learning_rate=1e-2)
-    config.attacks.lbfgs_targeted.kwargs.update(num_steps=5, binary_search_steps=1)
+    # L-BFGS's line search makes it the slowest attack to compile; targeted C&W stays.
+    del config.attacks["lbfgs_targeted"]
     # One-step FGSM compiles fast; three SNRs keep the quickstart inside its budget.
     config.robustness = ml_collections.ConfigDict({
         "attack": "fgsm", "param": "snr_db", "levels": (40.0, 30.0, 20.0)})

@@ -81,6 +81,22 @@ def markdown(results: Dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
+def summary(results: Dict[str, Any]) -> str:
+  """A one-screen Markdown summary (the quickstart links each stage's `summary.md`)."""
+  transfer = results["transfer"]
+  rows = []
+  for model, per_attack in results["attacks"].items():
+    figures = per_attack[transfer["attack"]]
+    rows.append((model, _cell(results["models"][model]["clean_accuracy"]),
+                 _cell(figures["success_rate"]), _cell(figures["snr_db_median"])))
+  return "\n".join([
+      f"# Adversarial attacks ({results['dataset']}, {results['num_clips']} clips)", "",
+      report.markdown_table(["model", "clean accuracy", f"{transfer['attack']} success",
+                             "SNR dB median"], rows), "",
+      "Every attack, robustness curves, the transfer matrix and figures: "
+      "[results.md](results.md).", ""])
+
+
 def write_examples(workdir: str, config: ml_collections.ConfigDict, model: str, x: np.ndarray,
                    x_adv: np.ndarray, class_names, labels, log_mel) -> Dict[str, Any]:
   """Spectrogram grid and clean/adversarial WAV files of the first `config.num_examples` clips.
@@ -132,5 +148,6 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
       title=f"Accuracy under {curve['attack']}", xlabel=curve["param"],
       ylabel="accuracy on attacked clips", invert_x=curve["param"] == "snr_db")
   report.write_json(os.path.join(workdir, "results.json"), results)
-  with open(os.path.join(workdir, "results.md"), "w") as file:
-    file.write(markdown(results))
+  for name, text in (("results.md", markdown(results)), ("summary.md", summary(results))):
+    with open(os.path.join(workdir, name), "w") as file:
+      file.write(text)
