@@ -54,7 +54,9 @@ class Task:
 
 
 def build_task(config: ml_collections.ConfigDict, num_classes: int) -> Task:
-  """The model, front end and loss a config names."""
+  """The model, front end and loss a config names (one output for a sigmoid binary loss)."""
+  if config.loss == "sigmoid_binary_cross_entropy":
+    num_classes = 1
   model = models.get_model(config.model.name, num_classes=num_classes,
                            **config.model.get("kwargs", {}))
   front = config.get("frontend")

@@ -128,6 +128,12 @@ def test_fsd_kaggle2018_without_files_says_what_to_put_where(tmp_path):
   assert "train_post_competition.csv" in str(error.value)
 
 
+def test_fsd_kaggle2018_without_a_manual_folder_names_it(tmp_path):
+  with pytest.raises(FileNotFoundError, match="fsd_kaggle2018"):
+    data.prepare("fsd_kaggle2018", data_dir=str(tmp_path / "tfds"),
+                 manual_dir=str(tmp_path / "nowhere"))
+
+
 @pytest.mark.parametrize("corruption", ["garbage", "nan", "empty"])
 def test_fsd_kaggle2018_bad_clip_fails_naming_it_and_leaves_nothing(tmp_path, corruption):
   manual = str(tmp_path / "manual")

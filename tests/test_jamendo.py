@@ -1,14 +1,18 @@
 """The Jamendo builder on a tiny corpus in the published layout, and its excerpt view."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 import soundfile
 
+from configs import occlusion as occlusion_config
 from soundjax import data
 from soundjax.data import excerpts
 from soundjax.data.builders import jamendo
+from soundjax.experiments import occlusion
+from soundjax.metrics import detection
 
 RATE = 22050
 SONGS = {"train": ["a.ogg", "b.wav"], "valid": ["c.wav"], "test": ["d.wav"]}
@@ -30,10 +34,16 @@ def write_jamendo(root, seconds=2.5, songs=SONGS):
 
 
 @pytest.fixture(scope="module")
-def builder(tmp_path_factory):
+def dirs(tmp_path_factory):
+  """`(data_dir, manual_dir)` of the tiny corpus."""
   root = tmp_path_factory.mktemp("jamendo")
   write_jamendo(str(root / "manual"))
-  return data.prepare("jamendo", data_dir=str(root / "tfds"), manual_dir=str(root / "manual"))
+  return str(root / "tfds"), str(root / "manual")
+
+
+@pytest.fixture(scope="module")
+def builder(dirs):
+  return data.prepare("jamendo", data_dir=dirs[0], manual_dir=dirs[1])
 
 
 def test_songs_have_published_features_and_frame_labels(builder):
@@ -101,3 +111,27 @@ def test_bad_label_line_names_file_and_line(tmp_path):
     file.write("0 1.0 nosing\n1.0 oops\n")
   with pytest.raises(ValueError, match=r"d.lab:2"):
     data.prepare("jamendo", data_dir=str(tmp_path / "tfds"), manual_dir=manual)
+
+
+def test_occlusion_experiment_scores_detection_on_the_corpus(dirs, tmp_path):
+  config = occlusion_config.get_config("jamendo")
+  config.data_dir, config.manual_dir = dirs
+  task = config.tasks.singing_voice
+  task.model.kwargs = {"features": (4, 4, 4, 4), "hidden": (8, 8)}
+  task.train.update(num_steps=2, batch_size=8, eval_batch_size=64, checkpoint_every=2)
+  task.update(num_examples=40, median_frames=5)
+  config.num_models = 1
+  config.attribution.update(methods=("gradient", "random"), fractions=(0.5,),
+                            replacements=("mean", "noise"), directions=("positive",),
+                            curve_fractions=(0.0, 1.0), num_maps=1, example_batch_size=40,
+                            cell_batch_size=None)
+  occlusion.run(config, str(tmp_path))
+  with open(tmp_path / "results.json") as file:
+    results = json.load(file)["tasks"]["singing_voice"]
+  assert results["metric"] == "f1" and results["num_examples"] == 40  # One test song.
+  assert results["models"][0]["threshold"] in detection.THRESHOLDS
+  sweep = results["mean"]["methods"]["gradient"]["sweep"]
+  for name in ("f1", "auroc", "error", "precision", "recall", "specificity", "loss_fell"):
+    assert np.shape(sweep[name]) == (1, 2, 1)
+  assert sorted(os.listdir(tmp_path / "figures")) == [
+      "singing_voice_curves.png", "singing_voice_maps.png", "singing_voice_sweep.png"]

@@ -11,95 +11,20 @@ standard deviation (ddof 1). What is occluded is the model input (log-mel spectr
 the front end runs once, before attribution.
 """
 
-import dataclasses
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import scipy.special
 
-from soundjax import attribution, data, losses, report, train
-from soundjax.data import excerpts
-from soundjax.data.builders import jamendo
+from soundjax import attribution, losses, report, train
 from soundjax.experiments import occlusion_checks, occlusion_report
+from soundjax.experiments.occlusion_data import (Examples, PreparedTask, chunks, concatenate,
+                                                 prepare_task)
 from soundjax.metrics import detection
-
-
-@dataclasses.dataclass
-class Examples:
-  """Model inputs and labels; `recording` numbers each frame's song (detection) or is None."""
-  x: np.ndarray
-  y: np.ndarray
-  recording: Optional[np.ndarray] = None
-
-
-@dataclasses.dataclass
-class PreparedTask:
-  """A task ready to sweep: data, inference functions on model inputs, statistics, examples."""
-  builder: Any
-  task: train.Task
-  statistics: Dict[str, float]
-  test: Examples
-  valid: Optional[Examples]
-
-
-def _batched_features(task: train.Task, batches) -> np.ndarray:
-  features = jax.jit(task.features)
-  return [(np.asarray(features(batch["x"])), batch["y"]) for batch in batches]
-
-
-def _excerpt_examples(builder: excerpts.Excerpts, split: str, frames: int) -> Examples:
-  source = builder.as_data_source(split)
-  indices, recording = source.blocks(frames)
-  records = [source[int(i)] for i in indices]
-  return Examples(np.stack([r["excerpt"] for r in records]),
-                  np.asarray([r["label"] for r in records], np.int32), recording)
-
-
-def input_statistics(task: train.Task, builder, config: ml_collections.ConfigDict) -> Dict:
-  """Mean, std, min and max of the model input over (a shuffled prefix of) the training split."""
-  batch_size = 256
-  stream = data.batches(builder, "train", batch_size=batch_size, shuffle=True,
-                        num_samples=config.data.get("num_samples"))
-  limit = config.get("statistics_examples")
-  if limit is not None:
-    stream = stream.slice(slice(0, -(-limit // batch_size)))
-  total = total_sq = count = 0.0
-  low, high = np.inf, -np.inf
-  for x, _ in _batched_features(task, stream):
-    x = x.astype(np.float64)
-    total, total_sq, count = total + x.sum(), total_sq + np.square(x).sum(), count + x.size
-    low, high = min(low, x.min()), max(high, x.max())
-  mean = total / count
-  return {"mean": mean, "std": float(np.sqrt(max(total_sq / count - mean ** 2, 0.0))),
-          "min": float(low), "max": float(high)}
-
-
-def prepare_task(config: ml_collections.ConfigDict) -> PreparedTask:
-  """Prepares the data (excerpt view for detection), the task, statistics and examples."""
-  builder = data.prepare(config.data.name, data_dir=config.data.data_dir,
-                         manual_dir=config.data.get("manual_dir"), **config.data.settings)
-  if config.metric == "detection":
-    builder = excerpts.Excerpts(builder, length=config.excerpt_frames,
-                                pad_value=float(np.log(jamendo.LOG_FLOOR)),
-                                class_names=("nosing", "sing"))
-  task = train.build_task(config, data.num_classes(builder))
-  statistics = input_statistics(task, builder, config)
-  if config.metric == "detection":
-    test = _excerpt_examples(builder, "test", config.num_examples)
-    valid = _excerpt_examples(builder, "valid", config.num_examples)
-  else:
-    raw = data.arrays(builder, "test", limit=config.num_examples,
-                      num_samples=config.data.get("num_samples"))
-    chunks = [{"x": raw["x"][i:i + 256], "y": raw["y"][i:i + 256]}
-              for i in range(0, len(raw["y"]), 256)]
-    test = Examples(np.concatenate([x for x, _ in _batched_features(task, chunks)]), raw["y"])
-    valid = None
-  return PreparedTask(builder, task, statistics, test, valid)
 
 
 def make_methods(settings: ml_collections.ConfigDict, loss_fn: losses.LossFn,
@@ -141,8 +66,11 @@ def make_evaluator(method: attribution.Attribution, loss_fn, logits_fn,
 
   def evaluate(params, x, y, key_data):
     key = jax.random.wrap_key_data(key_data)
-    a = method(params, x, y, key)
-    given = lambda *_: a  # The sweeps rank this one attribution.
+    # The sweep's documented key split: the first key is the attribution's, key 1 + r is
+    # replacement r's, so keyed methods and noise fills draw independent streams.
+    a = method(params, x, y, jax.random.split(key, 1 + len(replacements))[0])
+    # Both sweeps rank this one attribution; they are built inside the trace to close over `a`.
+    given = lambda *_: a
     sweep = attribution.occlusion_sweep(
         loss_fn, given, fractions=settings.fractions, replacements=replacements,
         directions=settings.directions, logits_fn=logits_fn, batch_size=settings.cell_batch_size)
@@ -155,23 +83,6 @@ def make_evaluator(method: attribution.Attribution, loss_fn, logits_fn,
   return jax.jit(jax.vmap(evaluate, in_axes=(None, 0, 0, 0)))
 
 
-
-def _chunks(arrays, batch_size: int):
-  """Yields `(chunk, valid)` over the leading axis; the last chunk is padded by repeating its
-  last row (when there are several chunks), so that every compiled call sees one shape."""
-  size = len(arrays[0])
-  for start in range(0, size, batch_size):
-    chunk = [a[start:start + batch_size] for a in arrays]
-    valid = len(chunk[0])
-    if valid < batch_size and size > batch_size:
-      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - valid, axis=0)]) for c in chunk]
-    yield chunk, valid
-
-
-def _concatenate(parts):
-  return jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
-
-
 def scorer(config: ml_collections.ConfigDict, examples: Examples, threshold: Optional[float]):
   """`score(logits[N, *cells, C]) -> {metric: [*cells]}` for the task's metric."""
   if config.metric == "accuracy":
@@ -182,35 +93,38 @@ def scorer(config: ml_collections.ConfigDict, examples: Examples, threshold: Opt
       return {"accuracy": np.mean(np.asarray(predict(logits)) == labels, axis=0)}
     return accuracy
 
-  songs = [examples.recording == r for r in np.unique(examples.recording)]
-  labels = np.concatenate([examples.y[song] for song in songs])
+  labels = np.concatenate(_per_recording(examples.y, examples.recording))
 
   def detect(logits):
     probabilities = scipy.special.expit(logits[..., 0])
     cells = probabilities.shape[1:]
-    scores = []
-    for cell in np.ndindex(cells):
-      column = probabilities[(slice(None),) + cell]
-      filtered = detection.median_filter([column[song] for song in songs], config.median_frames)
-      scores.append(detection.evaluate(np.concatenate(filtered), labels, threshold))
+    scores = [detection.evaluate(_smoothed(probabilities[(slice(None),) + cell], examples,
+                                           config.median_frames), labels, threshold)
+              for cell in np.ndindex(cells)]
     return {name: np.reshape([s[name] for s in scores], cells) for name in scores[0]}
   return detect
 
 
-def tune_threshold(config, prepared: PreparedTask, logits_fn, variables) -> Optional[float]:
+def _per_recording(values: np.ndarray, recording: np.ndarray) -> list:
+  return [values[recording == r] for r in np.unique(recording)]
+
+
+def _smoothed(probabilities: np.ndarray, examples: Examples, median_frames: int) -> np.ndarray:
+  """Frame probabilities median-filtered within each recording, concatenated."""
+  return np.concatenate(detection.median_filter(
+      _per_recording(probabilities, examples.recording), median_frames))
+
+
+def tune_threshold(config, prepared: PreparedTask, variables) -> Optional[float]:
   """Detection only: the threshold maximising accuracy on the validation songs' unoccluded,
   median-filtered predictions (as published); None for classification."""
   if config.metric != "detection":
     return None
-  predict = jax.jit(jax.vmap(logits_fn, in_axes=(None, 0)))
   valid = prepared.valid
-  logits = _concatenate([[np.asarray(predict(variables, chunk[0]))[:n]]
-                         for chunk, n in _chunks([valid.x], config.attribution.example_batch_size)])[0]
-  songs = [valid.recording == r for r in np.unique(valid.recording)]
-  filtered = detection.median_filter([scipy.special.expit(logits[song, 0]) for song in songs],
-                                     config.median_frames)
-  return detection.tune_threshold(np.concatenate(filtered),
-                                  np.concatenate([valid.y[song] for song in songs]))
+  logits = prepared.predict(variables, valid.x, config.attribution.example_batch_size)
+  return detection.tune_threshold(
+      _smoothed(scipy.special.expit(logits[:, 0]), valid, config.median_frames),
+      np.concatenate(_per_recording(valid.y, valid.recording)))
 
 
 def summarize_method(raw: Dict, score, curve_fractions) -> Dict:
@@ -231,25 +145,24 @@ def summarize_method(raw: Dict, score, curve_fractions) -> Dict:
   }
 
 
-def evaluate_model(config, prepared: PreparedTask, evaluators: Dict, logits_fn, variables,
-                   seed: int):
+def evaluate_model(config, prepared: PreparedTask, evaluators: Dict, variables, seed: int):
   """Every method's sweep and curves on one trained model; returns `(results, maps)`."""
   settings = config.attribution
-  threshold = tune_threshold(config, prepared, logits_fn, variables)
+  threshold = tune_threshold(config, prepared, variables)
   score = scorer(config, prepared.test, threshold)
   test = prepared.test
   results, maps = {"seed": seed, "threshold": threshold, "methods": {}}, {}
   for index, (name, evaluator) in enumerate(evaluators.items()):
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), index), len(test.y))
     parts = []
-    for (x, y, key), n in _chunks([test.x, test.y, np.asarray(jax.random.key_data(keys))],
+    for (x, y, key), n in chunks([test.x, test.y, np.asarray(jax.random.key_data(keys))],
                                   settings.example_batch_size):
       out = evaluator(variables, x, y, key)
       attributions = out.pop("attribution")
       if not parts:
         maps[name] = np.asarray(attributions[:settings.num_maps])
       parts.append(jax.tree.map(lambda v, n=n: np.asarray(v)[:n], out))
-    summary = summarize_method(_concatenate(parts), score, settings.curve_fractions)
+    summary = summarize_method(concatenate(parts), score, settings.curve_fractions)
     results["original"] = summary.pop("original")  # The same for every method.
     results["methods"][name] = summary
   return results, maps
@@ -259,13 +172,10 @@ def run_task(name: str, config: ml_collections.ConfigDict, workdir: str) -> Dict
   """Trains the task's models, sweeps every method on each, and aggregates over models."""
   start = time.perf_counter()
   prepared = prepare_task(config)
-  logits_fn = losses.model_logits(prepared.task.model)  # On model inputs: no front end here.
-  loss_fn = losses.per_example_loss(logits_fn, config.loss)
-  methods = make_methods(config.attribution, loss_fn, prepared.statistics)
-  evaluators = {}
-  for method_name, method in methods.items():
-    evaluators[method_name] = make_evaluator(method, loss_fn, logits_fn, config.attribution,
-                                             prepared.statistics)
+  methods = make_methods(config.attribution, prepared.loss_fn, prepared.statistics)
+  evaluators = {method_name: make_evaluator(method, prepared.loss_fn, prepared.logits_fn,
+                                            config.attribution, prepared.statistics)
+                for method_name, method in methods.items()}
   per_model, maps, seconds = [], None, {"train": 0.0, "sweep": 0.0}
   for index in range(config.num_models):
     model_config = ml_collections.ConfigDict(config.to_dict())
@@ -274,8 +184,8 @@ def run_task(name: str, config: ml_collections.ConfigDict, workdir: str) -> Dict
     trained = train.train(model_config, os.path.join(workdir, name, f"model_{index}"),
                           builder=prepared.builder)
     tock = time.perf_counter()
-    result, model_maps = evaluate_model(config, prepared, evaluators, logits_fn,
-                                        trained.state.variables, model_config.seed)
+    result, model_maps = evaluate_model(config, prepared, evaluators, trained.state.variables,
+                                        model_config.seed)
     seconds["train"] += tock - tick
     seconds["sweep"] += time.perf_counter() - tock
     result["test_accuracy"] = trained.evaluation["accuracy"]

@@ -76,6 +76,9 @@ def check_task(name: str, task: ml_collections.ConfigDict) -> None:
   require(task.metric in METRICS, f"{prefix}.metric", f"is {task.metric!r}; known: {METRICS}.")
   require(_is_int(task.num_examples, 1), f"{prefix}.num_examples",
           f"must be an integer >= 1, got {task.num_examples!r}.")
+  limit = task.get("statistics_examples")
+  require(limit is None or _is_int(limit, 1), f"{prefix}.statistics_examples",
+          f"must be None or an integer >= 1, got {limit!r}.")
   if task.metric == "detection":
     require(task.loss == "sigmoid_binary_cross_entropy", f"{prefix}.loss",
             "must be 'sigmoid_binary_cross_entropy' for the detection metric.")

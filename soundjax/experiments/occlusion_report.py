@@ -10,8 +10,8 @@ import numpy as np
 from soundjax import attribution, report  # report selects the headless backend first.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-# Table labels of the config's method names (the paper's names in brackets where it has one).
-LABELS = {"abs_gradient": "|grad| (abs_grad)", "gradient": "grad (grad_orig)",
+# Labels of the config's method names (the paper's names in brackets); no '|', it splits tables.
+LABELS = {"abs_gradient": "abs grad (abs_grad)", "gradient": "grad (grad_orig)",
           "grad_x_input": "grad x input (grad_inp)", "integrated_gradients": "IG",
           "smoothgrad": "SmoothGrad", "random": "random"}
 PRIMARY = {"accuracy": "accuracy", "detection": "f1"}  # task metric -> the metric tabulated
@@ -48,7 +48,8 @@ def task_results(config, prepared, per_model: List[Dict], seconds: Dict) -> Dict
       "statistics": prepared.statistics,
       "axes": {"methods": list(settings.methods), "directions": list(settings.directions),
                "replacements": list(settings.replacements), "fractions": list(settings.fractions),
-               "curves": list(attribution.CURVES), "curve_fractions": list(settings.curve_fractions),
+               "curves": list(attribution.CURVES),
+               "curve_fractions": list(settings.curve_fractions),
                "curve_replacement": settings.curve_replacement},
       "models": [{k: r[k] for k in ("seed", "test_accuracy", "threshold")} for r in per_model],
       "mean": spread["mean"], "std": spread["std"], "per_model": figures,
@@ -118,7 +119,7 @@ def plot_task(name: str, results: Dict[str, Any], inputs: np.ndarray, maps: Dict
   _save(figure, os.path.join(folder, f"{name}_sweep.png"), f"{name}: {metric} when occluding")
 
   figure, grid = plt.subplots(1, len(axes_info["curves"]), squeeze=False, sharey=True,
-                              figsize=(5, 3.5))
+                              figsize=(8, 4))
   for c, curve in enumerate(axes_info["curves"]):
     for method in axes_info["methods"]:
       values = mean["methods"][method]["curves"][metric][c]

@@ -20,24 +20,24 @@ import numpy as np
 import tensorflow_datasets as tfds
 from sklearn import datasets as sk_datasets
 
-from soundjax.data.builders.jamendo import manual_folder
+from soundjax.data.builders.manual import manual_folder
 
 # A fixed split, so every run and every machine sees the same test images.
 _SPLIT_SEED = 0
 _TEST_FRACTION = 0.2
-# torchvision's MNIST normalisation, used by the paper (`transforms.Normalize((0.1307,), (0.3081,))`).
+# torchvision's MNIST normalisation used by the paper: `transforms.Normalize((0.1307,), (0.3081,))`.
 _MNIST_MEAN, _MNIST_STD = 0.1307, 0.3081
 SOURCES = {"sklearn": (8, 8), "mnist": (28, 28)}
 ALL_DIGITS = tuple(range(10))
 
 MNIST_INSTRUCTIONS = """
-digits(source="mnist") reads MNIST from a TFDS data_dir, given as the manual folder
-(`config.data.manual_dir`, by default `<data_dir>/downloads/manual`), prepared in array_record
+digits(source="mnist") reads MNIST from a TFDS data_dir, given as the manual folder (the
+`manual_dir` setting, by default `<data_dir>/downloads/manual`), prepared in array_record
 format so that `<manual_dir>/mnist/<version>/` holds `dataset_info.json` and
 `mnist-{train,test}.array_record-*` files. soundjax never downloads it. On a machine with internet:
   python -c "import tensorflow_datasets as tfds; tfds.builder('mnist', data_dir='DIR',
              file_format='array_record').download_and_prepare()"
-then copy DIR/mnist into the manual folder (or set config.data.manual_dir=DIR).
+then copy DIR/mnist into the manual folder (or set the manual folder to DIR).
 """
 
 

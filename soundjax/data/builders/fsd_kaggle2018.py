@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from soundjax.data import audio
+from soundjax.data.builders.manual import manual_folder
 
 LABELS = (
     "Acoustic_guitar", "Applause", "Bark", "Bass_drum", "Burping_or_eructation", "Bus", "Cello",
@@ -76,7 +77,7 @@ class FsdKaggle2018(tfds.core.GeneratorBasedBuilder):
     )
 
   def _split_generators(self, dl_manager):
-    root = dl_manager.manual_dir
+    root = manual_folder(dl_manager, "fsd_kaggle2018")
     needed = [TRAIN_AUDIO, TEST_AUDIO, TRAIN_CSV, TEST_CSV]
     missing = [name for name in needed if not os.path.exists(os.path.join(root, name))]
     if missing:

@@ -17,28 +17,21 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from soundjax.data import audio
+from soundjax.data.builders.manual import manual_folder
 
 SPLITS = ("train", "valid", "test")
 LOG_FLOOR = 1e-7  # The published `log(max(mel, 1e-7))`.
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 Download the Jamendo corpus for singing voice detection (Zenodo record 2585988, or the files of
-Schlüter's ismir2015 `datasets/jamendo/*/recreate.sh`) into the manual folder (by default
-`<data_dir>/downloads/manual/`, or set `config.data.manual_dir`) so that it holds:
+Schlüter's ismir2015 `datasets/jamendo/*/recreate.sh`) into the manual folder (the `manual_dir`
+setting, by default `<data_dir>/downloads/manual/`) so that it holds:
   audio/<song>.ogg or audio/<song>.mp3     all 93 songs in one folder (any format soundfile reads)
   labels/<song>.lab                        lines "start_seconds end_seconds sing|nosing"
   filelists/train, filelists/valid, filelists/test
                                            one audio file name per line (e.g. "03 - Say me
                                            Good Bye.ogg"); 61 / 16 / 16 songs as published
 """
-
-
-def manual_folder(dl_manager, dataset: str) -> str:
-  """The manual download folder, or `FileNotFoundError` (not TFDS's AssertionError) if absent."""
-  try:
-    return os.fspath(dl_manager.manual_dir)
-  except AssertionError as error:
-    raise FileNotFoundError(f"{dataset}: {error}") from None
 
 
 @dataclasses.dataclass

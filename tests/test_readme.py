@@ -1,0 +1,17 @@
+"""The README's Python examples run as written (in order, sharing one namespace)."""
+
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_readme_python_examples_run():
+  with open(os.path.join(REPO, "README.md")) as file:
+    blocks = re.findall(r"```python\n(.*?)```", file.read(), flags=re.DOTALL)
+  assert blocks, "the README lost its Python examples"
+  namespace = {}
+  for block in blocks:
+    exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
+  assert namespace["adversarial"].shape == namespace["waveforms"].shape
+  assert namespace["occluded"].shape == namespace["x"].shape
