@@ -8,14 +8,15 @@ Stages write into `<workdir>/<stage>/`; `<workdir>/summary.md` links their summa
 
 import ml_collections
 
-from configs import classification, occlusion
+from configs import adversarial, classification, occlusion
 
 
 def get_config(arg: str = ""):
   del arg  # The quickstart has one size: minutes on two CPU cores.
   config = ml_collections.ConfigDict()
   config.experiment = "quickstart"
-  config.stages = ("classification", "occlusion")
+  config.stages = ("classification", "adversarial", "occlusion")
   config.classification = classification.get_config("quick")
+  config.adversarial = adversarial.get_config("quick")
   config.occlusion = occlusion.get_config("quick")
   return config

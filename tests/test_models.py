@@ -218,3 +218,13 @@ def test_max_pool_and_pool_window_validate():
     max_pool(jnp.zeros((1, 4, 4, 1)), (2,))
   with pytest.raises(ValueError, match="larger"):
     max_pool(jnp.zeros((1, 1, 4, 1)), (2, 2))
+
+
+def test_max_pool_gradient_goes_to_exactly_one_element_per_window():
+  # All-equal windows: `jnp.max` would split the gradient (and could divide by a zero tie count
+  # once XLA recomputes the input); the pool gives it whole to the first maximum.
+  x = jnp.zeros((1, 4, 6, 2))
+  grad = jax.grad(lambda x: jnp.sum(models.max_pool(x, (2, 3))))(x)
+  windows = np.asarray(grad).reshape(1, 2, 2, 2, 3, 2)
+  np.testing.assert_array_equal(windows.sum(axis=(2, 4)), np.ones((1, 2, 2, 2)))
+  assert set(np.unique(windows)) == {0.0, 1.0}

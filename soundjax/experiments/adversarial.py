@@ -11,18 +11,21 @@ Conventions of `results.json` (all rates are fractions in [0, 1], null where und
   argmax == target. `success_rate_clean_correct`: the same among clips the model classified
   correctly before the attack. `confident_success_rate`: the paper's thresholds, p(true label)
   < 1 / num_classes (untargeted) or p(target) >= `config.targeted_confidence` (targeted).
-- `snr_db_*`, `linf_mean`, `l2_mean`: sizes of the SUCCESSFUL adversarial examples, on the
-  waveform (the paper reports the SNR of the examples it made).
+- `snr_db_*`, `linf_mean`, `l2_mean`: sizes on the waveform of the examples the attack MADE
+  adversarial (successful now, not before), as the paper reports the SNR of the examples it
+  made; a clip misclassified already has nothing to measure.
 - `p_true_before/after`: mean probability of the true class on the clean / adversarial input;
   `p_adv_class_after`: mean probability of the class predicted after the attack;
   `p_target_after`: mean probability of the target (targeted attacks only).
+- `nonfinite_examples`: adversarial examples with a NaN or infinity, counted as failed attacks
+  (the clean clip is scored in their place); nonzero means a numerical problem to look into.
 """
 
 import dataclasses
 import functools
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
 import ml_collections
@@ -68,11 +71,18 @@ class Victim:
   clean_probs: np.ndarray
 
   def attack(self, attack, x: np.ndarray, y: np.ndarray, key: jax.Array,
-             batch_size: int) -> np.ndarray:
-    """`attack` applied to every clip, vmapped and jitted, one key per clip."""
+             batch_size: int) -> Tuple[np.ndarray, int]:
+    """`attack` applied to every clip, vmapped and jitted, one key per clip.
+
+    Returns:
+      The adversarial clips, where any with a NaN or infinity is replaced by its clean clip
+      (a failed attack), and the number of those.
+    """
     batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
-    return chunked(functools.partial(batched, self.result.state.variables), batch_size)(
+    x_adv = chunked(functools.partial(batched, self.result.state.variables), batch_size)(
         x, y, jax.random.split(key, len(x)))
+    finite = np.all(np.isfinite(x_adv), axis=-1)
+    return np.where(finite[:, None], x_adv, x), int(np.sum(~finite))
 
 
 def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, builder,
@@ -98,11 +108,14 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray,
                    adv_probs: np.ndarray, *, targeted_confidence: float) -> Dict[str, Any]:
   """The figures of one model x attack (see the module docstring), all vectorised."""
   if targets is None:
-    success = classification.untargeted_success(adv_probs, labels)
+    success, before = (classification.untargeted_success(probs, labels)
+                       for probs in (adv_probs, clean_probs))
     confident = classification.untargeted_success(adv_probs, labels, 1.0 / adv_probs.shape[-1])
   else:
-    success = classification.targeted_success(adv_probs, targets)
+    success, before = (classification.targeted_success(probs, targets)
+                       for probs in (adv_probs, clean_probs))
     confident = classification.targeted_success(adv_probs, targets, targeted_confidence)
+  made = success & ~before
   correct = np.argmax(clean_probs, axis=-1) == labels
   snr, linf, l2 = (np.asarray(jax.vmap(size)(x, x_adv))
                    for size in (perturbation.snr_db, perturbation.linf, perturbation.l2))
@@ -113,10 +126,10 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray,
       "success_rate": _mean(success),
       "success_rate_clean_correct": _mean(success, correct),
       "confident_success_rate": _mean(confident),
-      "snr_db_mean": _mean(snr, success),
-      "snr_db_median": _mean(snr, success, np.median),
-      "linf_mean": _mean(linf, success),
-      "l2_mean": _mean(l2, success),
+      "snr_db_mean": _mean(snr, made),
+      "snr_db_median": _mean(snr, made, np.median),
+      "linf_mean": _mean(linf, made),
+      "l2_mean": _mean(l2, made),
       "p_true_before": _mean(classification.class_probability(clean_probs, labels)),
       "p_true_after": _mean(classification.class_probability(adv_probs, labels)),
       "p_adv_class_after": _mean(classification.class_probability(adv_probs, adv_class)),
@@ -142,13 +155,13 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
     else:
       clip, goal = np.arange(len(y)), None
     start = time.perf_counter()
-    x_adv = victim.attack(attack, x[clip], y[clip] if goal is None else goal,
-                          jax.random.fold_in(key, index), config.attack_batch_size)
+    x_adv, nonfinite = victim.attack(attack, x[clip], y[clip] if goal is None else goal,
+                                     jax.random.fold_in(key, index), config.attack_batch_size)
     seconds = time.perf_counter() - start
     metrics[label] = attack_metrics(x[clip], x_adv, y[clip], goal, victim.clean_probs[clip],
                                     victim.predict(x_adv),
                                     targeted_confidence=config.targeted_confidence)
-    metrics[label]["seconds"] = seconds
+    metrics[label].update(nonfinite_examples=nonfinite, seconds=seconds)
     if label == config.main_attack:
       main_adv = x_adv
     progress.update()
@@ -165,7 +178,9 @@ def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.nd
     progress.set_postfix_str(f"{victim.name} {curve.param}={value}")
     attack = setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
                                 **{curve.param: value})
-    x_adv = victim.attack(attack, x, y, jax.random.fold_in(key, index), config.attack_batch_size)
+    # A non-finite example is scored as its clean clip, as in the attack table.
+    x_adv, _ = victim.attack(attack, x, y, jax.random.fold_in(key, index),
+                             config.attack_batch_size)
     accuracy.append(_mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
     progress.update()
   return accuracy

@@ -40,7 +40,7 @@ def markdown(results: Dict[str, Any]) -> str:
       "",
       f"{results['num_clips']} clips of the {results['split']} split, attacked on the waveform; "
       f"{results['wall_seconds']:.0f} s this run. Success rates and confidences are fractions; "
-      "perturbation sizes are of successful examples (see `results.json`).",
+      "perturbation sizes are of the examples each attack made adversarial (see `results.json`).",
       "",
       "## Victims",
       "",
@@ -58,6 +58,12 @@ def markdown(results: Dict[str, Any]) -> str:
            for model, per_attack in results["attacks"].items()
            for attack, figures in per_attack.items()]),
   ]
+  broken = [f"{model} / {attack} ({figures['nonfinite_examples']})"
+            for model, per_attack in results["attacks"].items()
+            for attack, figures in per_attack.items() if figures["nonfinite_examples"]]
+  if broken:
+    lines += ["", "**Warning**: adversarial examples with NaN or infinity, scored as failed "
+              "attacks: " + ", ".join(broken) + "."]
   curve = results["robustness"]
   lines += ["", f"## Accuracy under {curve['attack']} against {curve['param']}", "",
             report.markdown_table(
@@ -88,10 +94,11 @@ def summary(results: Dict[str, Any]) -> str:
   for model, per_attack in results["attacks"].items():
     figures = per_attack[transfer["attack"]]
     rows.append((model, _cell(results["models"][model]["clean_accuracy"]),
-                 _cell(figures["success_rate"]), _cell(figures["snr_db_median"])))
+                 _cell(figures["success_rate_clean_correct"]), _cell(figures["snr_db_median"])))
   return "\n".join([
       f"# Adversarial attacks ({results['dataset']}, {results['num_clips']} clips)", "",
-      report.markdown_table(["model", "clean accuracy", f"{transfer['attack']} success",
+      report.markdown_table(["model", "clean accuracy",
+                             f"{transfer['attack']} success on clean-correct clips",
                              "SNR dB median"], rows), "",
       "Every attack, robustness curves, the transfer matrix and figures: "
       "[results.md](results.md).", ""])

@@ -41,8 +41,8 @@ def max_pool(x: jax.Array, window: Sequence[int], padding: str = "VALID") -> jax
 
   The forward result equals `nn.max_pool(x, window, strides=window, padding=padding)`.
   "VALID" crops the trailing remainder of each axis; "SAME" pads it with -inf the way
-  `lax.padtype_to_pads` does (extra element after). Gradients agree with `nn.max_pool` except
-  at ties inside a window, where `jnp.max` shares the gradient between the tied elements.
+  `lax.padtype_to_pads` does (extra element after). The gradient flows to the first maximum of
+  each window (see `_window_max`).
 
   Args:
     x: `[batch, *spatial, channels]`.
@@ -73,7 +73,28 @@ def max_pool(x: jax.Array, window: Sequence[int], padding: str = "VALID") -> jax
   for o, w in zip(out, window):
     split += [o, w]
   x = x.reshape(split + [x.shape[-1]])
-  return jnp.max(x, axis=tuple(range(2, 2 * len(window) + 1, 2)))
+  # [batch, o1, w1, o2, w2, ..., channels] -> [batch, o1, o2, ..., channels, w1 * w2 * ...]
+  n = len(window)
+  order = [0] + [1 + 2 * i for i in range(n)] + [2 * n + 1] + [2 + 2 * i for i in range(n)]
+  return _window_max(jnp.transpose(x, order).reshape((x.shape[0],) + out + (x.shape[-1], -1)))
+
+
+@jax.custom_jvp
+def _window_max(x: jax.Array) -> jax.Array:
+  """Max over the last axis whose derivative is a one-hot of the first maximum.
+
+  `jnp.max`'s derivative divides by the number of elements equal to the max; when XLA fuses the
+  backward pass and recomputes the pool input slightly differently, that count can be 0 and the
+  gradient NaN (seen on DenseNet-SE under jit). `argmax` always picks exactly one element.
+  """
+  return jnp.max(x, axis=-1)
+
+
+@_window_max.defjvp
+def _window_max_jvp(primals, tangents):
+  (x,), (tangent,) = primals, tangents
+  first = jax.nn.one_hot(jnp.argmax(x, axis=-1), x.shape[-1], dtype=jnp.bool_)
+  return jnp.max(x, axis=-1), jnp.sum(jnp.where(first, tangent, 0), axis=-1)
 
 
 class ConvBNReLU(nn.Module):

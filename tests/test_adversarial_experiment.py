@@ -1,0 +1,262 @@
+"""The adversarial experiment: end to end on tiny models, restoring, config errors, and the
+success predicates, clip pairing, chunking and transfer rule it is built from.
+
+One five-model run (module fixture) is shared by the output tests; everything else runs a
+single model or no model at all, so that compile time stays small.
+"""
+
+import json
+import os
+
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import TINY_SYNTH
+from configs import adversarial as adversarial_config
+from soundjax import attacks, metric_writer, models
+from soundjax.config_checks import ConfigError
+from soundjax.experiments import adversarial
+from soundjax.experiments import adversarial_setup as setup
+from soundjax.metrics import classification
+
+SETTINGS = hypothesis.settings(max_examples=15, deadline=None)
+NUM_EXAMPLES = 1
+
+
+def tiny_config(data_dir, settings):
+  """The quick variant shrunk to the tiny data set: 2 training steps, 4 clips, 2 attacks."""
+  config = adversarial_config.get_config("quick")
+  config.data.settings = settings
+  config.data.data_dir = data_dir
+  front = dict(sample_rate=8000, n_fft=256, hop_length=128, n_mels=16)
+  config.frontend.update(front)
+  config.models.densenet_se.kwargs.update(front)
+  config.models.waveform_cnn.kwargs.stem_kernel = 16
+  for name in ("vgg", "gated_cnn", "crnn", "waveform_cnn"):
+    config.models[name].kwargs.channels = (4, 8)
+  config.train.update(num_steps=2, batch_size=8, eval_batch_size=24, checkpoint_every=2)
+  config.clips.max_clips = 4
+  config.attacks = {
+      "fgsm": _attack_spec("fgsm_snr", snr_db=20.0),
+      "cw_targeted": _attack_spec("carlini_wagner_l2", targeted=True, num_steps=2,
+                                  binary_search_steps=1, learning_rate=1e-2),
+  }
+  config.main_attack = "fgsm"
+  config.robustness = {"attack": "fgsm", "param": "snr_db", "levels": (10.0,)}
+  config.num_examples = NUM_EXAMPLES
+  return config
+
+
+def _attack_spec(attack, targeted=False, **kwargs):
+  return {"attack": attack, "targeted": targeted, "kwargs": kwargs}
+
+
+@pytest.fixture(scope="module")
+def five_model_run(tiny_data_dir, tmp_path_factory):
+  config = tiny_config(tiny_data_dir, dict(TINY_SYNTH))
+  workdir = str(tmp_path_factory.mktemp("adversarial"))
+  return config, workdir, adversarial.run(config, workdir)
+
+
+def _in_unit_interval(value):
+  return value is None or 0.0 <= value <= 1.0
+
+
+def test_run_writes_every_output(five_model_run):
+  config, workdir, _ = five_model_run
+  names = ["results.json", "results.md", "summary.md", "transfer_matrix.png", "robustness.png"]
+  names += [f"spectrograms_{model}.png" for model in config.models]
+  for name in names:
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  wavs = sorted(os.listdir(os.path.join(workdir, "wav")))
+  assert len(wavs) == 2 * NUM_EXAMPLES * len(config.models)
+  assert sum(name.endswith("_adversarial.wav") for name in wavs) == len(wavs) // 2
+  table = open(os.path.join(workdir, "results.md")).read()
+  for model in config.models:
+    assert f"| {model} | cw_targeted |" in table and f"| {model} | fgsm |" in table
+
+
+def test_results_cover_every_model_and_attack_in_range(five_model_run):
+  config, workdir, returned = five_model_run
+  with open(os.path.join(workdir, "results.json")) as file:
+    results = json.load(file)
+  assert results["num_clips"] == 4 and len(results["labels"]) == 4
+  assert set(results["attacks"]) == set(config.models)
+  for model, per_attack in results["attacks"].items():
+    assert set(per_attack) == {"fgsm", "cw_targeted"}
+    for attack, figures in per_attack.items():
+      for key, value in figures.items():
+        if key.endswith(("_rate", "_before", "_after", "accuracy")):
+          assert _in_unit_interval(value), (model, attack, key, value)
+      assert (figures["p_target_after"] is None) == (attack == "fgsm")
+      for key in ("linf_mean", "l2_mean"):
+        assert figures[key] is None or figures[key] >= 0
+    # Fixed-SNR FGSM flips most of these barely trained models; clipping only raises the SNR.
+    fgsm = per_attack["fgsm"]
+    assert fgsm["num_examples"] == 4
+    assert fgsm["snr_db_median"] is None or fgsm["snr_db_median"] >= 20.0 - 1e-3
+    assert per_attack["cw_targeted"]["num_examples"] == 4  # one (y + 1) % C target per clip
+    assert all(_in_unit_interval(a) for a in results["robustness"]["accuracy"][model])
+    assert len(results["robustness"]["accuracy"][model]) == 1
+  matrix = results["transfer"]["matrix"]
+  assert np.shape(matrix) == (5, 5)
+  assert all(_in_unit_interval(v) for row in matrix for v in row)
+  assert results["transfer"]["models"] == list(config.models)
+  assert returned["attacks"] == results["attacks"]
+
+
+def test_rerun_restores_models_without_training(five_model_run, tmp_path):
+  config, workdir, first = five_model_run
+  config = config.copy_and_resolve_references()
+  config.models = {"vgg": config.models.vgg}
+  model_dir = os.path.join(workdir, "models", "vgg")
+  rows = metric_writer.read_metrics(model_dir)
+  checkpoints = sorted(os.listdir(os.path.join(model_dir, "checkpoints")))
+  again = adversarial.run(config, workdir)
+  assert metric_writer.read_metrics(model_dir) == rows  # no training step was logged again
+  assert sorted(os.listdir(os.path.join(model_dir, "checkpoints"))) == checkpoints
+  assert again["models"]["vgg"] == first["models"]["vgg"]
+  # FGSM is deterministic, so the restored model gives the same figures.
+  for key, value in first["attacks"]["vgg"]["fgsm"].items():
+    if key != "seconds":
+      assert again["attacks"]["vgg"]["fgsm"][key] == pytest.approx(value), key
+
+
+@pytest.mark.parametrize("variant", ["", "quick", "fsd_kaggle2018"])
+def test_config_variants_are_valid(variant):
+  config = adversarial_config.get_config(variant)
+  setup.check_config(config)
+  assert {models.input_kind(name) for name in config.models} == {"logmel", "waveform"}
+  assert len(config.models) == 5
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.attacks.pgd.update(attack="pgdd"), "config.attacks.pgd.attack"),
+    (lambda c: c.attacks.pgd.kwargs.update(eps=-0.1), "config.attacks.pgd.kwargs"),
+    (lambda c: c.attacks.deepfool.update(targeted=True), "config.attacks.deepfool.targeted"),
+    (lambda c: c.attacks.lbfgs_targeted.update(targeted=False),
+     "config.attacks.lbfgs_targeted.targeted"),
+    (lambda c: c.update(main_attack="cw_targeted"), "config.main_attack"),
+    (lambda c: c.update(main_attack="nope"), "config.main_attack"),
+    (lambda c: c.robustness.update(param="snr"), "config.robustness.param"),
+    (lambda c: c.robustness.update(levels=(0.01, -1.0)), "config.attacks.pgd.kwargs"),
+    (lambda c: c.models.vgg.kwargs.update(channels=()), "config.models.vgg.kwargs"),
+    (lambda c: c.models.densenet_se.kwargs.update(sample_rate=8000),
+     "config.models.densenet_se.kwargs.sample_rate"),
+    (lambda c: c.models.vgg.train.update(learning_rate=-1.0),
+     "config.models.vgg.train.learning_rate"),
+    (lambda c: c.frontend.update(sample_rate=8000), "config.frontend.sample_rate"),
+    (lambda c: c.clips.update(per_class=0), "config.clips.per_class"),
+    (lambda c: c.update(loss="sigmoid_binary_cross_entropy"), "config.loss"),
+])
+def test_config_errors_name_the_field(edit, field):
+  config = adversarial_config.get_config("")
+  edit(config)
+  with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+    setup.check_config(config)
+
+
+def test_unknown_model_name_raises():
+  config = adversarial_config.get_config("")
+  config.models.digits_cnn = {"kwargs": {}}  # an image model cannot take the waveform
+  with pytest.raises(ConfigError, match=r"config\.models\.digits_cnn"):
+    setup.check_config(config)
+
+
+def test_targets_resolve_by_name_or_index_and_pair_with_other_labels():
+  names = ["a", "b", "c", "d"]
+  assert setup.resolve_targets(("c", 0), names) == (2, 0)
+  for bad in (("e",), (4,), ("a", 0)):
+    with pytest.raises(ConfigError, match=r"config\.targets"):
+      setup.resolve_targets(bad, names)
+  labels = np.array([0, 2, 3])
+  clip, target = setup.attack_pairs(labels, (), 4)
+  np.testing.assert_array_equal(clip, [0, 1, 2])
+  np.testing.assert_array_equal(target, [1, 3, 0])
+  clip, target = setup.attack_pairs(labels, (0, 2), 4)
+  np.testing.assert_array_equal(clip, [0, 1, 2, 2])  # each clip, every target but its label
+  np.testing.assert_array_equal(target, [2, 0, 0, 2])
+
+
+def test_chunked_pads_the_last_chunk_and_traces_once():
+  traces = []
+
+  def double(x, y):
+    traces.append(x.shape)
+    return 2 * x + y[:, None]
+
+  fn = adversarial.chunked(jax.jit(double), batch_size=2)
+  x, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
+  np.testing.assert_array_equal(fn(x, y), 2 * x + y[:, None])
+  assert traces == [(2, 2)]
+
+
+@SETTINGS
+@hypothesis.given(st.integers(0, 2**31 - 1), st.integers(2, 6))
+def test_success_predicates(seed, num_classes):
+  rng = np.random.default_rng(seed)
+  probs = classification.softmax(rng.normal(size=(20, num_classes)) * 3)
+  labels = rng.integers(0, num_classes, 20)
+  np.testing.assert_allclose(probs.sum(-1), 1.0)
+  argmax = probs.argmax(-1)
+  np.testing.assert_array_equal(classification.untargeted_success(probs, labels),
+                                argmax != labels)
+  np.testing.assert_array_equal(classification.targeted_success(probs, labels), argmax == labels)
+  confident = classification.untargeted_success(probs, labels, 1.0 / num_classes)
+  np.testing.assert_array_equal(
+      confident, (argmax != labels) & (probs[np.arange(20), labels] < 1.0 / num_classes))
+  sure = classification.targeted_success(probs, labels, 0.9)
+  assert np.all(probs[np.arange(20), labels][sure] >= 0.9)
+  assert not np.any(sure & (argmax != labels))
+
+
+def test_transfer_matrix_counts_only_clips_the_column_model_got_right():
+  y = np.array([0, 1, 0, 1])
+  one_hot = lambda classes: np.eye(2)[np.asarray(classes)]
+
+  def victim(name, clean_pred, fooled_pred):
+    # Predicts `fooled_pred` on adversarial clips (marked by a 1 in column 0), else `clean_pred`.
+    predict = lambda x: one_hot(np.where(x[:, 0] > 0, fooled_pred, clean_pred))
+    return adversarial.Victim(name=name, result=None, predict=predict,
+                              clean_probs=one_hot(clean_pred))
+
+  victims = [victim("right", [0, 1, 0, 1], [1, 1, 1, 1]),  # fooled on clips 0 and 2
+             victim("wrong", [1, 0, 1, 0], [0, 1, 0, 1])]  # never right when clean
+  adv = {v.name: np.ones((4, 3)) for v in victims}
+  matrix = adversarial.transfer_matrix(victims, adv, y)
+  assert matrix == [[0.5, None], [0.5, None]]
+
+
+def test_attack_metrics_on_known_perturbations():
+  x = np.ones((2, 8)) * np.array([[1.0], [2.0]])
+  x_adv = x.copy()
+  x_adv[:, 0] += 0.5
+  clean = np.array([[0.9, 0.1], [0.2, 0.8]])
+  adv = np.array([[0.3, 0.7], [0.1, 0.9]])
+  figures = adversarial.attack_metrics(x, x_adv, np.array([0, 1]), None, clean, adv,
+                                       targeted_confidence=0.975)
+  assert figures["success_rate"] == 0.5 and figures["success_rate_clean_correct"] == 0.5
+  assert figures["confident_success_rate"] == 0.5  # p(true) = 0.3 < 1/2
+  assert figures["linf_mean"] == pytest.approx(0.5)
+  assert figures["snr_db_mean"] == pytest.approx(10 * np.log10(1.0 / (0.25 / 8)), rel=1e-5)
+  assert figures["p_true_before"] == pytest.approx(0.85)
+  assert figures["p_true_after"] == pytest.approx(0.6)
+  assert figures["p_adv_class_after"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("num_steps", [1, 4])
+def test_unrolled_attack_loop_equals_the_fori_loop(num_steps):
+  # `iterative` traces up to MAX_UNROLLED_STEPS steps straight (faster on XLA:CPU).
+  loss_fn = lambda w, x, y: optax.softmax_cross_entropy_with_integer_labels(x @ w, y)
+  parts = dict(init=attacks.init_uniform_linf(0.1), project=attacks.budget("linf", 0.1),
+               step=optax.chain(optax.scale_by_sign(), optax.scale(0.03)), num_steps=num_steps)
+  w = jnp.arange(12.0).reshape(4, 3) / 10 - 0.5
+  x, key = jnp.array([0.3, -0.2, 0.1, 0.4]), jax.random.key(0)
+  unrolled, looped = (jax.jit(attacks.iterative(loss_fn, unroll=unroll, **parts))
+                      for unroll in (True, False))
+  np.testing.assert_allclose(unrolled(w, x, 1, key), looped(w, x, 1, key), rtol=1e-6)
