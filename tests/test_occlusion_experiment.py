@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import PIL.Image
 import pytest
+from ml_collections.config_flags import config_path
 import tensorflow_datasets as tfds
 
 from configs import common
@@ -130,11 +131,7 @@ def test_detection_scorer_filters_each_song_then_scores():
 ])
 def test_bad_config_values_raise_naming_the_field(tmp_path, field, value, match):
   config = occlusion_config.get_config("quick")
-  *parents, leaf = field.split(".")
-  target = config
-  for parent in parents:
-    target = target[parent]
-  target[leaf] = value
+  config_path.set_value(field, config, value)
   with pytest.raises(ConfigError, match=match):
     occlusion.run(config, str(tmp_path))
   assert not os.listdir(tmp_path)
