@@ -86,7 +86,7 @@ _DETERMINISTIC = {**os.environ,
 
 def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(
     tiny_data_dir, tiny_synth_settings, tmp_path):
-  num_steps = 80
+  num_steps = 150  # Leaves the poll below ample time to kill the run mid-way.
   killed = str(tmp_path / "killed")
   process = subprocess.Popen(_cli(killed, tiny_data_dir, tiny_synth_settings, num_steps),
                              cwd=REPO, env=_DETERMINISTIC, stdout=subprocess.DEVNULL,
