@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# hann_window is re-exported as one of the public pieces of the front end.
 from soundjax.double_float_fft import hann_window, plain_hann_rfft, precise_hann_rfft
 
 PAD_MODES = ("constant", "edge", "reflect", "symmetric")

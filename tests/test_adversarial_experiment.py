@@ -183,19 +183,6 @@ def test_targets_resolve_by_name_or_index_and_pair_with_other_labels():
   np.testing.assert_array_equal(target, [2, 0, 0, 2])
 
 
-def test_chunked_pads_the_last_chunk_and_traces_once():
-  traces = []
-
-  def double(x, y):
-    traces.append(x.shape)
-    return 2 * x + y[:, None]
-
-  fn = adversarial.chunked(jax.jit(double), batch_size=2)
-  x, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
-  np.testing.assert_array_equal(fn(x, y), 2 * x + y[:, None])
-  assert traces == [(2, 2)]
-
-
 @SETTINGS
 @hypothesis.given(st.integers(0, 2**31 - 1), st.integers(2, 6))
 def test_success_predicates(seed, num_classes):

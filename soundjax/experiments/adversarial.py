@@ -33,6 +33,7 @@ import numpy as np
 import tqdm
 
 from soundjax import data, report, train
+from soundjax.batching import chunked
 from soundjax.experiments import adversarial_report
 from soundjax.experiments import adversarial_setup as setup
 from soundjax.metrics import classification, perturbation
@@ -42,24 +43,6 @@ TRANSFER_RULE = (
     "scored on the column model; the fraction of the clips the column model classified "
     "correctly when clean that it misclassifies after the attack (null if it classified none "
     "correctly). The diagonal is the white-box success rate on those clips.")
-
-
-def chunked(fn: Callable[..., Any], batch_size: int) -> Callable[..., np.ndarray]:
-  """Applies batched `fn` to its arguments' leading axis in chunks of at most `batch_size`.
-
-  The last chunk is filled up with repeats of the first examples, so that a jitted `fn`
-  compiles once per chunk size; the extra outputs are dropped.
-  """
-
-  def apply(*arrays):
-    total = len(arrays[0])
-    size = min(batch_size, total)
-    index = np.arange(-(-total // size) * size) % total
-    outputs = [np.asarray(fn(*(a[index[i:i + size]] for a in arrays)))
-               for i in range(0, len(index), size)]
-    return np.concatenate(outputs)[:total]
-
-  return apply
 
 
 @dataclasses.dataclass

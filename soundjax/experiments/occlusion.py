@@ -12,6 +12,7 @@ the front end runs once, before attribution.
 """
 
 import os
+import functools
 import time
 from typing import Dict, Optional
 
@@ -20,10 +21,9 @@ import ml_collections
 import numpy as np
 import scipy.special
 
-from soundjax import attribution, losses, report, train
+from soundjax import attribution, batching, losses, report, train
 from soundjax.experiments import occlusion_checks, occlusion_report
-from soundjax.experiments.occlusion_data import (Examples, PreparedTask, chunks, concatenate,
-                                                 prepare_task)
+from soundjax.experiments.occlusion_data import Examples, PreparedTask, prepare_task
 from soundjax.metrics import detection
 
 
@@ -154,15 +154,11 @@ def evaluate_model(config, prepared: PreparedTask, evaluators: Dict, variables, 
   results, maps = {"seed": seed, "threshold": threshold, "methods": {}}, {}
   for index, (name, evaluator) in enumerate(evaluators.items()):
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), index), len(test.y))
-    parts = []
-    for (x, y, key), n in chunks([test.x, test.y, np.asarray(jax.random.key_data(keys))],
-                                  settings.example_batch_size):
-      out = evaluator(variables, x, y, key)
-      attributions = out.pop("attribution")
-      if not parts:
-        maps[name] = np.asarray(attributions[:settings.num_maps])
-      parts.append(jax.tree.map(lambda v, n=n: np.asarray(v)[:n], out))
-    summary = summarize_method(concatenate(parts), score, settings.curve_fractions)
+    evaluate = batching.chunked(functools.partial(evaluator, variables),
+                                settings.example_batch_size)
+    out = evaluate(test.x, test.y, np.asarray(jax.random.key_data(keys)))
+    maps[name] = out.pop("attribution")[:settings.num_maps]
+    summary = summarize_method(out, score, settings.curve_fractions)
     results["original"] = summary.pop("original")  # The same for every method.
     results["methods"][name] = summary
   return results, maps

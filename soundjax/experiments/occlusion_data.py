@@ -10,7 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from soundjax import data, losses, train
+from soundjax import batching, data, losses, train
 from soundjax.data import excerpts
 from soundjax.data.builders import jamendo
 
@@ -51,8 +51,7 @@ class PreparedTask:
 
   def predict(self, variables, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Logits of model inputs, in chunks of `batch_size` (compiled once per task)."""
-    return np.concatenate([np.asarray(self._batched_logits(variables, chunk))[:n]
-                           for (chunk,), n in chunks([x], batch_size)])
+    return batching.chunked(functools.partial(self._batched_logits, variables), batch_size)(x)
 
 
 def _batched_features(task: train.Task, batches):
@@ -112,22 +111,5 @@ def prepare_task(config: ml_collections.ConfigDict) -> PreparedTask:
     test = Examples(np.concatenate([x for x, _ in _batched_features(task, batches)]), raw["y"])
     valid = None
   return PreparedTask(builder, task, logits_fn, loss_fn, statistics, test, valid)
-
-
-def chunks(arrays, batch_size: int):
-  """Yields `(chunk, valid)` over the leading axis; the last chunk is padded by repeating its
-  last row (when there are several chunks), so that every compiled call sees one shape."""
-  size = len(arrays[0])
-  for start in range(0, size, batch_size):
-    chunk = [a[start:start + batch_size] for a in arrays]
-    valid = len(chunk[0])
-    if valid < batch_size and size > batch_size:
-      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - valid, axis=0)]) for c in chunk]
-    yield chunk, valid
-
-
-def concatenate(parts):
-  """Concatenates a list of equally structured trees of arrays along the leading axis."""
-  return jax.tree.map(lambda *pieces: np.concatenate(pieces), *parts)
 
 
