@@ -1,20 +1,28 @@
 """Running a batched, jitted function over many examples in fixed-size chunks."""
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
+
+from soundjax import sharding
 
 
-def chunked(fn: Callable[..., Any], batch_size: int) -> Callable[..., Any]:
+def chunked(fn: Callable[..., Any], batch_size: int,
+            mesh: Optional[Mesh] = None) -> Callable[..., Any]:
   """Applies batched `fn` to its arguments' leading axis in chunks of at most `batch_size`.
 
-  The last chunk is filled up with repeats of the first examples, so that a jitted `fn`
-  compiles once per chunk size; the extra outputs are dropped.
+  Each chunk is split over the devices of `mesh` (see `soundjax.sharding`), so its size is
+  rounded up to a multiple of the device count. The last chunk is filled up with repeats of
+  the first examples, so that a jitted `fn` compiles once per chunk size; the extra outputs
+  are dropped. Arrays `fn` closes over (model variables) belong on every device:
+  `sharding.replicate` them.
 
   Args:
     fn: `fn(*arrays) -> outputs`, a pytree of arrays whose leading axis is the batch.
     batch_size: examples per call, >= 1.
+    mesh: the devices to split each chunk over (default: every local device).
 
   Returns:
     `apply(*arrays) -> outputs` for all examples, as numpy arrays.
@@ -23,10 +31,12 @@ def chunked(fn: Callable[..., Any], batch_size: int) -> Callable[..., Any]:
     raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
 
   def apply(*arrays):
+    devices = mesh or sharding.batch_mesh()
     total = len(arrays[0])
-    size = min(batch_size, total)
+    size = -(-min(batch_size, total) // devices.size) * devices.size
     index = np.arange(-(-total // size) * size) % total
-    parts = [jax.tree.map(np.asarray, fn(*(a[index[i:i + size]] for a in arrays)))
+    parts = [jax.tree.map(np.asarray, fn(*sharding.shard_batch(
+        tuple(a[index[i:i + size]] for a in arrays), devices)))
              for i in range(0, len(index), size)]
     return jax.tree.map(lambda *pieces: np.concatenate(pieces)[:total], *parts)
 

@@ -12,7 +12,7 @@ from absl import app, flags
 import jax
 from ml_collections import config_flags
 
-from soundjax import config_checks
+from soundjax import config_checks, report
 from soundjax.data.audio import AudioError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -37,9 +37,10 @@ def main(argv) -> None:
              "module of soundjax/experiments.")
   try:
     experiment.run(config, _WORKDIR.value)
+    page = report.write_html_report(_WORKDIR.value)
   except (config_checks.ConfigError, AudioError, FileNotFoundError) as error:
     sys.exit(f"soundjax: error: {error}")
-  print(f"Results are in {_WORKDIR.value}")
+  print(f"Results are in {_WORKDIR.value}; open {page} in a browser.")
 
 
 def cli() -> None:

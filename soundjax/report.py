@@ -1,7 +1,12 @@
-"""Figures (matplotlib, headless) and Markdown pieces that experiments write into a workdir."""
+"""Figures (matplotlib, headless) and Markdown pieces that experiments write into a workdir, and
+the HTML page of a workdir (`write_html_report`, from `soundjax.report_html`).
+
+Rebuild the page of an existing workdir with `python -m soundjax.report WORKDIR`.
+"""
 
 import json
 import os
+import sys
 from typing import Any, Mapping, Sequence, Tuple
 
 import matplotlib
@@ -9,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")  # Experiments run on servers without a display.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
+
+from soundjax.report_html import write_html_report  # pylint: disable=g-import-not-at-top
 
 
 def write_json(path: str, payload: Any) -> None:
@@ -114,3 +121,17 @@ def plot_spectrograms(images: Sequence[Sequence[np.ndarray]], path: str, *,
   figure.tight_layout()
   figure.savefig(path, dpi=100)
   plt.close(figure)
+
+
+def main(argv: Sequence[str]) -> None:
+  """`python -m soundjax.report WORKDIR`: (re)writes `WORKDIR/report.html`, prints its path."""
+  if len(argv) != 2:
+    sys.exit("usage: python -m soundjax.report WORKDIR")
+  try:
+    print(write_html_report(argv[1]))
+  except FileNotFoundError as error:
+    sys.exit(f"soundjax.report: error: {error}")
+
+
+if __name__ == "__main__":
+  main(sys.argv)

@@ -4,6 +4,7 @@ import json
 import os
 
 from configs import quickstart
+from soundjax import report
 from soundjax.experiments import quickstart as quickstart_experiment
 
 
@@ -22,3 +23,8 @@ def test_quickstart_runs_its_stages_into_subfolders(tiny_data_dir, tiny_synth_se
   with open(tmp_path / "results.json") as file:
     assert json.load(file)["classification"]["steps"] == 2
   assert "classification/summary.md" in (tmp_path / "summary.md").read_text()
+  # The HTML page of the run (its converter is tested on its own in test_report.py).
+  page = open(report.write_html_report(str(tmp_path))).read()
+  assert '<img src="classification/confusion_matrix.png"' in page
+  assert '<a href="#section-1">classification/summary.md</a></li>' in page
+  assert "<th>class</th><th>accuracy</th>" in page

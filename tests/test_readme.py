@@ -15,3 +15,4 @@ def test_readme_python_examples_run():
     exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
   assert namespace["adversarial"].shape == namespace["waveforms"].shape
   assert namespace["occluded"].shape == namespace["x"].shape
+  assert (namespace["sharded_adversarial"] == namespace["adversarial"]).all()

@@ -1,0 +1,49 @@
+"""Data parallelism: the batch axis split over devices, everything else replicated.
+
+Attacks and attributions are per-example functions batched with `vmap`, so splitting the batch
+over a 1-D device mesh needs no code change inside them: `jax.jit` compiles the batched
+function for the input shardings it is given and each device runs its slice of the batch.
+Results equal a single device's, example for example.
+
+Example:
+  >>> mesh = sharding.batch_mesh()
+  >>> batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
+  >>> x_adv = batched(sharding.replicate(variables, mesh), *sharding.shard_batch((x, y, keys),
+  ...                 mesh))
+"""
+
+from typing import Any, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+BATCH_AXIS = "batch"
+
+
+def batch_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+  """A 1-D mesh named `"batch"` over `devices` (default: every local device)."""
+  devices = jax.local_devices() if devices is None else list(devices)
+  if not devices:
+    raise ValueError("batch_mesh needs at least one device.")
+  return Mesh(np.asarray(devices), (BATCH_AXIS,))
+
+
+def replicate(tree: Any, mesh: Optional[Mesh] = None) -> Any:
+  """`tree` (e.g. model variables) copied to every device of `mesh`."""
+  mesh = mesh or batch_mesh()
+  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def shard_batch(tree: Any, mesh: Optional[Mesh] = None) -> Any:
+  """`tree`'s arrays split along their leading (batch) axis over `mesh`.
+
+  Raises:
+    ValueError: if a leading axis is not a multiple of the number of devices.
+  """
+  mesh = mesh or batch_mesh()
+  for leaf in jax.tree.leaves(tree):
+    if np.ndim(leaf) == 0 or np.shape(leaf)[0] % mesh.size:
+      raise ValueError(f"A batch of shape {np.shape(leaf)} cannot be split evenly over "
+                       f"{mesh.size} devices; use a batch size that is a multiple of it.")
+  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
