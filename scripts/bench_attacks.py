@@ -14,11 +14,14 @@ loop over `LOOP_EXAMPLES` clips, and a PyTorch implementation of the same model 
 or from `--torch-python` (another interpreter with torch and numpy; torch is never a dependency
 of soundjax).
 
-On CPU the batched attack costs about as much per example as the per-example loop (x1.0-1.3
+On CPU the batched attack costs about as much per example as the per-example loop (x0.8-1.3
 measured): the work is in the convolutions, which XLA:CPU runs about as efficiently for one
-128 x 64 example as for 256, so batching buys little there (it does on accelerators). What matters on XLA:CPU is keeping the attack loop out of the
-compiled program: `attacks.iterative` traces up to 20 steps straight, as a `lax.fori_loop` made
-PGD-10 about 5x slower here.
+128 x 64 example as for 256. The bench measures that ceiling first: the per-example time of
+the model's input gradient (one attack step) at batch 1 ... 256; no batched attack can beat the
+loop by more than their best ratio (x1.0-1.2 on 2 busy cores here, far from x20; accelerators
+are where batching pays). What matters on XLA:CPU is keeping the attack loop out of the compiled
+program: `attacks.iterative` traces up to 20 steps straight, as a `lax.fori_loop` made PGD-10
+about 5x slower here.
 
 Run: `.venv/bin/python scripts/bench_attacks.py [--torch-python=/tmp/torchvenv/bin/python]`
 or `TORCH_PYTHON=... python scripts/bench.py attacks` (about 2.5 minutes on 2 CPU cores).
@@ -68,7 +71,8 @@ def jax_main(filterbank_path: str) -> None:
   """The JAX figures; writes the front end's mel filterbank for the torch benchmark."""
   import jax  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, str(Path(__file__).resolve().parent))
-  from benchlib import report, seconds_per_call  # pylint: disable=g-import-not-at-top
+  from benchlib import (  # pylint: disable=g-import-not-at-top
+      batching_ceiling, report, seconds_per_call)
   from soundjax import attacks, frontend, losses, models  # pylint: disable=g-import-not-at-top
 
   np.save(filterbank_path, frontend.mel_filterbank(  # [bins, mels]
@@ -82,6 +86,8 @@ def jax_main(filterbank_path: str) -> None:
     loss_fn = losses.softmax_cross_entropy(losses.model_logits(model, frontend=log_mel))
     x, y = inputs(path)
     keys = jax.random.split(jax.random.key(1), BATCH)
+    print(f"{path}: per-example cost of one attack step against the batch size")
+    batching_ceiling(loss_fn, variables, x, y)
     for name, kwargs in attack_settings(path).items():
       attack = (attacks.fgsm if name == "fgsm" else attacks.pgd)(loss_fn, **kwargs)
       one = jax.jit(attack)

@@ -13,6 +13,12 @@ XLA:CPU runs a convolution's input gradient about 3.4x slower inside a while loo
 points of IG and SmoothGrad are best vmapped all at once (`path_batch_size=None`) while the
 forward-only occlusion cells run fastest one at a time (`cell_batch_size=1`).
 
+Before each IG comparison the bench times the model's input gradient (one IG path point) at
+batch 1 ... 256: on XLA:CPU the sound VGG's gradient costs 0.3 ms per example at best against
+0.5 ms alone, so no batched IG can beat the loop by much more than that ratio plus the loop's
+own host work (x1.5 measured against a target of x10); the digits CNN is small enough for
+per-call overheads to dominate (x10-16 measured).
+
 Run: `.venv/bin/python scripts/bench_attribution.py` (about 4 minutes on 2 busy CPU cores).
 """
 
@@ -25,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import report, seconds_per_call  # noqa: E402
+from benchlib import batching_ceiling, report, seconds_per_call  # noqa: E402
 
 from configs import occlusion as occlusion_config  # noqa: E402
 from soundjax import attribution, losses, models  # noqa: E402
@@ -100,6 +106,8 @@ def compare_integrated_gradients(name, variables, xs, ys, keys, logits_fn, loss_
   """Batched IG-64 (all path points in one vmap) against a Python loop over examples and steps
   calling a jitted single-example gradient (timed on `LOOP_EXAMPLES` examples)."""
   del logits_fn
+  print(f"{name}: per-example cost of one IG path point against the batch size")
+  batching_ceiling(loss_fn, variables, xs, ys)
   ig = attribution.integrated_gradients(loss_fn, num_steps=64)
   args = (variables, xs[:METHOD_BATCH], ys[:METHOD_BATCH], keys[:METHOD_BATCH])
   t_batched = seconds_per_call(batched(ig), *args) / METHOD_BATCH
