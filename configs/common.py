@@ -46,6 +46,13 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
       "eval_every": 500,
       "checkpoint_every": 100,
       "keep_checkpoints": 2,
+      # Training targets (1 - a) one_hot + a / K (sigmoid: y (1 - a) + a / 2); 0: the labels.
+      "label_smoothing": 0.0,
+      # A held-out split (e.g. "valid") evaluated every eval_every steps and at the end: the
+      # state with the best select_metric on it ("loss" or "accuracy") is returned. None: the
+      # last state.
+      "select_on": config_dict.placeholder(str),
+      "select_metric": "loss",
   })
   config.update(overrides)
   return config

@@ -91,14 +91,19 @@ def _sound(quick=False):
 def _jamendo():
   """Singing-voice detection as published: Schlüter's CNN on 115 x 80 normalised log-mel excerpts.
 
-  Training follows `train_singing.py` (SGD Nesterov 0.9, lr 0.01 x 0.85 per epoch of 2000
-  batches of 32, 20 epochs) except for the label smoothing (0.02 + 0.96 y) and the selection of
-  the best validation epoch, which `train.train` does not do: the last model is used.
+  Training follows `train_singing.py`: SGD Nesterov 0.9, lr 0.01 x 0.85 per epoch of 2000
+  batches of 32, 20 epochs, binary cross-entropy on labels smoothed to 0.02 + 0.96 y, and the
+  model of the epoch with the lowest frame error on the validation songs. (The published code
+  took each epoch's error at the threshold best for it; here it is at probability 0.5.)
   """
   train = common.train_config(optimizer="sgd", optimizer_kwargs={"momentum": 0.9, "nesterov": True},
                               learning_rate=0.01, lr_decay_rate=0.85, lr_decay_steps=2000,
-                              batch_size=32, num_steps=40000, eval_every=10000,
-                              checkpoint_every=2000, eval_batch_size=512)
+                              batch_size=32, num_steps=40000, checkpoint_every=2000,
+                              eval_batch_size=512,
+                              # y (1 - 0.04) + 0.04 / 2 = 0.02 + 0.96 y.
+                              label_smoothing=0.04,
+                              # Validation error after every epoch, as published.
+                              select_on="valid", select_metric="accuracy", eval_every=2000)
   return _task(common.data_config("jamendo"), None,
                {"name": "schlueter_cnn", "kwargs": {}},
                "sigmoid_binary_cross_entropy", train, metric="detection",

@@ -5,7 +5,7 @@ from typing import Any
 import ml_collections
 import optax
 
-from soundjax import frontend, losses, models
+from soundjax import frontend, losses, model_selection, models
 from soundjax.data.builders import BUILDERS
 
 
@@ -63,12 +63,26 @@ def check_model(config: ml_collections.ConfigDict, prefix: str = "model") -> Non
 
 
 def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> None:
-  """Optimiser name and the positive numbers of the training loop."""
+  """Optimiser name, the positive numbers of the training loop, label smoothing and selection.
+
+  Whether the dataset has the split `select_on` names is checked by `train.train`, which has the
+  dataset.
+  """
   require(callable(getattr(optax, config.optimizer, None)), f"{prefix}.optimizer",
           f"is {config.optimizer!r}, which is not an optax optimiser.")
   _positive(config, prefix, "learning_rate", "batch_size", "num_steps", "eval_batch_size",
             "log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "lr_decay_steps",
             "lr_decay_rate")
+  smoothing = config.get("label_smoothing", 0.0)
+  require(0.0 <= smoothing < 1.0, f"{prefix}.label_smoothing",
+          f"must be in [0, 1), got {smoothing}.")
+  select_on = config.get("select_on")
+  # The training split's rows in metrics.jsonl are the training batches' figures.
+  require(select_on is None or (isinstance(select_on, str) and select_on not in ("", "train")),
+          f"{prefix}.select_on", f"must name a held-out split such as 'valid', got {select_on!r}.")
+  metric = config.get("select_metric", "loss")
+  require(metric in model_selection.METRICS, f"{prefix}.select_metric",
+          f"is {metric!r}; known metrics: {sorted(model_selection.METRICS)}.")
 
 
 def check_classifier(config: ml_collections.ConfigDict) -> None:

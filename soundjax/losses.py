@@ -6,6 +6,7 @@ unbatched example. Transforms differentiate them with respect to `x` and callers
 `params` and, where present, `batch_stats`).
 """
 
+import functools
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
@@ -68,6 +69,54 @@ def loss_on_logits(name: str):
   if name not in LOGIT_LOSSES:
     raise ValueError(f"Unknown loss {name!r}; known losses: {sorted(LOGIT_LOSSES)}.")
   return LOGIT_LOSSES[name]
+
+
+def smooth_labels(y: jax.Array, num_classes: int, smoothing: float) -> jax.Array:
+  """Integer labels `[...]` as `(1 - smoothing) * one_hot + smoothing / num_classes` `[..., K]`.
+
+  The semantics of `optax.smooth_labels`, applied to the one-hot encoding of `y`.
+  """
+  return optax.smooth_labels(jax.nn.one_hot(y, num_classes), smoothing)
+
+
+def _smoothed_softmax_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: float):
+  return optax.softmax_cross_entropy(logits, smooth_labels(y, logits.shape[-1], smoothing))
+
+
+def _smoothed_sigmoid_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: float):
+  # A binary label is the one-hot pair (no, yes); the target is its smoothed "yes":
+  # y (1 - a) + a / 2.
+  return optax.sigmoid_binary_cross_entropy(logits[..., 0], smooth_labels(y, 2, smoothing)[..., 1])
+
+
+_SMOOTHED_LOSSES = {"softmax_cross_entropy": _smoothed_softmax_cross_entropy,
+                    "sigmoid_binary_cross_entropy": _smoothed_sigmoid_cross_entropy}
+
+
+def smoothed_loss_on_logits(name: str, label_smoothing: float = 0.0):
+  """Returns `loss(logits, y)`: the named loss against labels smoothed by `label_smoothing`.
+
+  The training loss. A label `y` becomes `(1 - a) one_hot(y) + a / K` (`optax.smooth_labels`)
+  over its K outcomes: the K classes for softmax cross-entropy, and the two outcomes of a binary
+  label for sigmoid cross-entropy, whose target is then `y (1 - a) + a / 2`. Attacks and
+  attributions differentiate the plain loss (`per_example_loss`), whatever the training used.
+
+  Args:
+    name: a loss name of `LOGIT_LOSSES`.
+    label_smoothing: `a` in [0, 1); 0 gives exactly the plain loss of `loss_on_logits`.
+
+  Returns:
+    `loss(logits, y) -> [...]` for logits `[..., K]` and integer labels `[...]`.
+
+  Example:
+    >>> loss = smoothed_loss_on_logits("sigmoid_binary_cross_entropy", 0.04)  # 0.02 + 0.96 y
+  """
+  plain, _ = loss_on_logits(name)
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+  if label_smoothing == 0.0:
+    return plain
+  return functools.partial(_SMOOTHED_LOSSES[name], smoothing=label_smoothing)
 
 
 def per_example_loss(logits_fn: LogitsFn, name: str) -> LossFn:

@@ -1,13 +1,14 @@
 """Supervised training of a classifier: train state, one jitted step, and a resumable loop.
 
 Batch `i` of the training stream and the dropout key of step `i` are pure functions of the seed
-and `i`, and the whole train state is checkpointed with orbax, so a run killed at any point and
-started again with the same command ends with exactly the parameters of an uninterrupted run.
+and `i`, and the whole train state (with, under model selection, the best state so far) is
+checkpointed with orbax, so a run killed at any point and started again with the same command
+ends with exactly the parameters, and selects exactly the model, of an uninterrupted run.
 """
 
 import dataclasses
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import flax.linen as nn
 import jax
@@ -19,7 +20,7 @@ import orbax.checkpoint as ocp
 import tqdm
 from flax.training import train_state
 
-from soundjax import data, frontend, losses, models
+from soundjax import config_checks, data, frontend, losses, model_selection, models
 from soundjax.metric_writer import MetricWriter
 
 
@@ -88,9 +89,14 @@ def create_state(task: Task, tx: optax.GradientTransformation, x: np.ndarray,
   return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-def make_train_step(task: Task):
-  """Returns a jitted `step(state, x, y, key) -> (state, {"loss", "accuracy"})` (state donated)."""
-  loss_on_logits, predict = losses.loss_on_logits(task.loss)
+def make_train_step(task: Task, *, label_smoothing: float = 0.0):
+  """Returns a jitted `step(state, x, y, key) -> (state, {"loss", "accuracy"})` (state donated).
+
+  The step minimises the task's loss against labels smoothed by `label_smoothing` (see
+  `losses.smoothed_loss_on_logits`); its "loss" is that smoothed loss.
+  """
+  loss_on_logits = losses.smoothed_loss_on_logits(task.loss, label_smoothing)
+  _, predict = losses.loss_on_logits(task.loss)
 
   def step(state: TrainState, x, y, key):
     def batch_loss(params):
@@ -143,15 +149,38 @@ def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.C
 
 @dataclasses.dataclass
 class TrainResult:
-  """A trained (or restored) model: its task, final state and last evaluation."""
+  """A trained (or restored) model: its task, its state and the state's test-set evaluation.
+
+  `state` is the final state, or under model selection (`config.train.select_on`) the selected
+  one, whose `step` is the step it was selected at.
+  """
   task: Task
   state: TrainState
   evaluation: Dict[str, Any]
 
 
+def evaluation_splits(step: int, settings: ml_collections.ConfigDict) -> List[str]:
+  """The splits `train` evaluates after `step`.
+
+  Without model selection, "test" every `eval_every` steps but the last (monitoring; the returned
+  model's test figures come after the loop). With it, only the selection split `select_on`,
+  every `eval_every` steps and at the last: the test set stays unseen until the model is chosen.
+  """
+  due, last = step % settings.eval_every == 0, step == settings.num_steps
+  select_on = settings.get("select_on")
+  if select_on is None:
+    return ["test"] if due and not last else []
+  return [select_on] if due or last else []
+
+
 def train(config: ml_collections.ConfigDict, workdir: str,
           builder: Optional[Any] = None) -> TrainResult:
   """Trains `config.model` on `config.data`, resuming from the last checkpoint in `workdir`.
+
+  With `config.train.select_on` naming a split (e.g. "valid"), that split is evaluated every
+  `eval_every` steps and at the end, and the state with the best `select_metric` ("loss", the
+  default, or "accuracy") on it is returned; its step is logged as `selected_step` in the
+  "selected" row of `metrics.jsonl`.
 
   Args:
     config: a config with `seed`, `data`, `frontend`, `model`, `loss` and `train` fields (see
@@ -160,13 +189,21 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     builder: an already prepared dataset builder; prepared from `config.data` when None.
 
   Returns:
-    The task, the final state and the test-set evaluation.
+    The task, the final (or selected) state and its test-set evaluation.
+
+  Raises:
+    ConfigError: `config.train.select_on` names a split the dataset lacks.
   """
-  os.makedirs(workdir, exist_ok=True)
   builder = builder or data.prepare(config.data.name, data_dir=config.data.data_dir,
                                     manual_dir=config.data.get("manual_dir"),
                                     **config.data.get("settings", {}))
   settings, num_samples = config.train, config.data.get("num_samples")
+  select_on, metric = settings.get("select_on"), settings.get("select_metric", "loss")
+  if select_on is not None:
+    splits = sorted(builder.info.splits)
+    config_checks.require(select_on in splits, "train.select_on",
+                          f"is {select_on!r}, a split {builder.name} lacks; it has {splits}.")
+  os.makedirs(workdir, exist_ok=True)
   task = build_task(config, data.num_classes(builder))
   stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
                         shuffle=True, num_epochs=None, num_samples=num_samples,
@@ -175,15 +212,19 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   # XLA's RngBitGenerator compiles ~4x faster than threefry for the many initialisers of a model.
   init_key = jax.random.key(config.seed, impl="rbg")
   state = create_state(task, make_optimizer(settings), stream[0]["x"], init_key)
+  best = model_selection.start(state) if select_on is not None else None
 
   manager = checkpoint_manager(workdir, settings)
   if manager.latest_step() is not None:
-    state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(state))
+    state, best = model_selection.restore(manager, manager.latest_step(), state,
+                                          selecting=best is not None)
   start = int(state.step)
   writer = MetricWriter(workdir, start_step=start)
-  test_batches = data.batches(builder, "test", batch_size=settings.eval_batch_size,
-                              num_samples=num_samples)
-  train_step, predict_logits = make_train_step(task), make_predict(task)
+  eval_batches = {split: data.batches(builder, split, batch_size=settings.eval_batch_size,
+                                      num_samples=num_samples)
+                  for split in ["test"] + ([select_on] if select_on is not None else [])}
+  train_step = make_train_step(task, label_smoothing=settings.get("label_smoothing", 0.0))
+  predict_logits = make_predict(task)
 
   batches = stream.slice(slice(start, settings.num_steps)).to_iter_dataset()
   for step, batch in zip(tqdm.trange(start + 1, settings.num_steps + 1, desc="train",
@@ -191,15 +232,25 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     state, scalars = train_step(state, batch["x"], batch["y"], dropout_key)
     if step % settings.log_every == 0 or step == settings.num_steps:
       writer.write(step, "train", jax.device_get(scalars))
-    if step % settings.eval_every == 0 and step != settings.num_steps:
-      result = evaluate(task, state.variables, test_batches, predict_logits)
-      writer.write(step, "test", {k: result[k] for k in ("loss", "accuracy")})
-    manager.save(step, args=ocp.args.StandardSave(state), force=step == settings.num_steps)
+    for split in evaluation_splits(step, settings):
+      result = evaluate(task, state.variables, eval_batches[split], predict_logits)
+      writer.write(step, split, {k: result[k] for k in ("loss", "accuracy")})
+      if split == select_on:
+        best = model_selection.update(best, state, step, result[metric], metric)
+    manager.save(step, args=model_selection.save_args(state, best),
+                 force=step == settings.num_steps)
   manager.wait_until_finished()
   manager.close()
 
-  evaluation = evaluate(task, state.variables, test_batches, predict_logits)
-  if not writer.has(int(state.step), "test"):  # A run restarted after it ended logged it already.
-    writer.write(int(state.step), "test", {k: evaluation[k] for k in ("loss", "accuracy")})
+  last_step, state = int(state.step), state if best is None else best.state
+  evaluation = evaluate(task, state.variables, eval_batches["test"], predict_logits)
+  scalars = {k: evaluation[k] for k in ("loss", "accuracy")}
+  # A run restarted after it ended has logged its last row already.
+  if best is None and not writer.has(last_step, "test"):
+    writer.write(last_step, "test", scalars)
+  elif best is not None and not writer.has(last_step, "selected"):
+    writer.write(last_step, "selected", {"selected_step": best.step,
+                                         f"{select_on}_{metric}": best.score,
+                                         **{f"test_{k}": v for k, v in scalars.items()}})
   writer.close()
   return TrainResult(task=task, state=state, evaluation=evaluation)

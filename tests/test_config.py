@@ -4,11 +4,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from ml_collections.config_flags import config_path
 
-from configs import classification, quickstart
-from soundjax import config_checks
+from configs import classification, occlusion, quickstart
+from soundjax import config_checks, losses
 from soundjax.experiments import classification as classification_experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,10 @@ def test_unknown_variant_is_rejected():
     ("frontend.n_fft", 0, "config.frontend: n_fft"),
     ("loss", "hinge", "config.loss is 'hinge'"),
     ("seed", -1, "config.seed must be a non-negative integer"),
+    ("train.label_smoothing", 1.0, "config.train.label_smoothing must be in [0, 1), got 1.0"),
+    ("train.label_smoothing", -0.1, "config.train.label_smoothing must be in [0, 1)"),
+    ("train.select_on", "train", "config.train.select_on must name a held-out split"),
+    ("train.select_metric", "f1", "config.train.select_metric is 'f1'; known metrics"),
 ])
 def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):
   config = classification.get_config("quick")
@@ -49,6 +54,15 @@ def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, messa
     classification_experiment.run(config, str(tmp_path))
   assert message in str(error.value)
   assert not os.listdir(tmp_path), "nothing may be written before the config is checked"
+
+
+def test_jamendo_trains_on_the_published_targets_and_selects_each_epoch():
+  train = occlusion.get_config("jamendo").tasks.singing_voice.train
+  y = np.array([0, 1])
+  np.testing.assert_allclose(losses.smooth_labels(y, 2, train.label_smoothing)[:, 1],
+                             0.02 + 0.96 * y, rtol=1e-6)
+  assert train.select_on == "valid" and train.select_metric == "accuracy"  # validation error
+  assert train.eval_every == train.lr_decay_steps == 2000  # once per epoch
 
 
 def test_command_line_reports_a_bad_value_without_a_traceback(tmp_path):

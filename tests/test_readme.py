@@ -15,4 +15,6 @@ def test_readme_python_examples_run():
     exec(compile(block, "README.md", "exec"), namespace)  # pylint: disable=exec-used
   assert namespace["adversarial"].shape == namespace["waveforms"].shape
   assert namespace["occluded"].shape == namespace["x"].shape
+  assert namespace["event_f"] == 0.5
+  assert namespace["events"] == [(0.02, 0.06, "dog")]
   assert (namespace["sharded_adversarial"] == namespace["adversarial"]).all()

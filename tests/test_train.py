@@ -2,16 +2,24 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
 
+import flax.linen as nn
+import hypothesis
+from hypothesis import strategies as st
 import jax
 import numpy as np
+import optax
+import pytest
 
 from configs import common
-from soundjax import metric_writer, train
+from conftest import TINY_SYNTH
+from soundjax import config_checks, losses, metric_writer, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -138,3 +146,151 @@ def test_train_step_and_predict_compile_once(tiny_data_dir, tiny_synth_settings)
                               train.data.batches(builder, "test", batch_size=16), predict)
   assert step._cache_size() == 1 and predict._cache_size() == 1  # 24 = 16 + 8: padded batch.
   assert len(evaluation["labels"]) == 24
+
+
+class _Linear(nn.Module):
+  classes: int
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    del train
+    return nn.Dense(self.classes)(x)
+
+
+@pytest.mark.parametrize("loss, classes", [("softmax_cross_entropy", 3),
+                                           ("sigmoid_binary_cross_entropy", 1)])
+def test_make_train_step_minimises_the_smoothed_loss(loss, classes):
+  task = train.Task(model=_Linear(classes), frontend=None, loss=loss)
+  x = np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(4, 2)
+  y = np.array([0, 1, 1, 0], np.int32)
+  state = train.create_state(task, optax.sgd(0.1), x, jax.random.key(0))
+  logits = train.make_predict(task)(state.variables, x)
+  expected = losses.smoothed_loss_on_logits(loss, 0.3)(logits, y).mean()
+  _, scalars = train.make_train_step(task, label_smoothing=0.3)(state, x, y, jax.random.key(1))
+  np.testing.assert_allclose(scalars["loss"], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, logits, y, smoothing, targets", [
+    # optax.smooth_labels: one_hot (1 - a) + a / K.
+    ("softmax_cross_entropy", [[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], [2, 0], 0.3,
+     [[0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]),
+    # The published 0.02 + 0.96 y.
+    ("sigmoid_binary_cross_entropy", [[0.7], [-1.2], [2.5]], [1, 0, 0], 0.04,
+     [0.98, 0.02, 0.02]),
+])
+def test_label_smoothing_matches_the_closed_form(name, logits, y, smoothing, targets):
+  logits, targets = np.asarray(logits, np.float64), np.asarray(targets)
+  if name == "softmax_cross_entropy":
+    log_p = logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+    expected = -np.sum(targets * log_p, axis=-1)
+  else:
+    p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+    expected = -(targets * np.log(p) + (1.0 - targets) * np.log(1.0 - p))
+  loss = losses.smoothed_loss_on_logits(name, smoothing)
+  np.testing.assert_allclose(loss(np.float32(logits), np.asarray(y)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(losses.LOGIT_LOSSES))
+def test_no_smoothing_is_the_plain_loss_and_bad_smoothing_fails(name):
+  assert losses.smoothed_loss_on_logits(name, 0.0) is losses.loss_on_logits(name)[0]
+  for bad in (-0.1, 1.0):
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+      losses.smoothed_loss_on_logits(name, bad)
+
+
+@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.given(seed=st.integers(0, 2**16), smoothing=st.floats(0.0, 0.99),
+       name=st.sampled_from(sorted(losses.LOGIT_LOSSES)))
+def test_smoothed_loss_mixes_the_true_label_with_every_label(seed, smoothing, name):
+  # Cross-entropy is linear in the target: L_a(y) = (1 - a) L(y) + a mean_k L(k).
+  classes = 4 if name == "softmax_cross_entropy" else 1
+  logits = np.random.default_rng(seed).normal(size=(3, classes)).astype(np.float32)
+  y = np.array([0, 1, 0], np.int32)
+  plain = losses.loss_on_logits(name)[0]
+  labels = range(max(classes, 2))
+  mixed = (1 - smoothing) * plain(logits, y) + smoothing * np.mean(
+      [plain(logits, np.full(3, k, np.int32)) for k in labels], axis=0)
+  np.testing.assert_allclose(losses.smoothed_loss_on_logits(name, smoothing)(logits, y), mixed,
+                             rtol=1e-5, atol=1e-6)
+
+
+class _WithValid:
+  """A builder with a "valid" split that reads its "test" split (synth_events has none)."""
+
+  def __init__(self, builder):
+    self.name, self._builder = builder.name, builder
+    splits = {name: builder.info.splits[name] for name in builder.info.splits}
+    self.info = types.SimpleNamespace(features=builder.info.features,
+                                      supervised_keys=builder.info.supervised_keys,
+                                      splits={**splits, "valid": splits["test"]})
+
+  def as_data_source(self, split):
+    return self._builder.as_data_source(split={"valid": "test"}.get(split, split))
+
+
+def _selecting_config(data_dir, settings):
+  # Adam at 3e-3 for 6 steps, then at 0.3: the model is best at step 6 and diverges after it.
+  return tiny_config(data_dir, settings, eval_every=2, select_on="valid", learning_rate=3e-3,
+                     lr_decay_rate=100.0, lr_decay_steps=6)
+
+
+@pytest.fixture(scope="module")
+def selected_run(tiny_data_dir, tmp_path_factory):
+  """An uninterrupted 12-step run that selects on "valid" (checkpoints 8 and 12 kept)."""
+  settings = dict(TINY_SYNTH)
+  builder = _WithValid(train.data.prepare("synth_events", data_dir=tiny_data_dir, **settings))
+  workdir = str(tmp_path_factory.mktemp("selected") / "whole")
+  config = _selecting_config(tiny_data_dir, settings)
+  return config, builder, workdir, train.train(config, workdir, builder=builder)
+
+
+def test_selection_returns_the_best_validated_state_not_the_last(selected_run):
+  _, _, workdir, result = selected_run
+  rows = metric_writer.read_metrics(workdir)
+  valid = {r["step"]: r["loss"] for r in rows if r["split"] == "valid"}
+  assert sorted(valid) == [2, 4, 6, 8, 10, 12]
+  best = min(valid, key=valid.get)
+  assert best == 6 and max(valid[8], valid[10], valid[12]) > valid[6]
+  assert int(result.state.step) == best
+  # "valid" reads the test split: the returned model's test loss is its logged validation loss.
+  assert result.evaluation["loss"] == valid[best]
+  selected = [r for r in rows if r["split"] == "selected"]
+  assert selected == [{"step": 12, "split": "selected", "selected_step": 6.0,
+                       "valid_loss": valid[6], "test_loss": valid[6],
+                       "test_accuracy": result.evaluation["accuracy"]}]
+
+
+def test_selection_survives_a_kill_and_a_rerun_after_the_end(selected_run, tmp_path):
+  config, builder, whole, result = selected_run
+  rows = metric_writer.read_metrics(whole)
+  killed = str(tmp_path / "killed")
+  shutil.copytree(whole, killed)
+  # Killed after step 8's checkpoint: steps 10 and 12 are trained, evaluated and logged again,
+  # and only checkpoint 8 (whose best state is step 6's) tells the new run what came before.
+  shutil.rmtree(os.path.join(killed, "checkpoints", "12"))
+  resumed = train.train(config, killed, builder=builder)
+  assert metric_writer.read_metrics(killed) == rows
+  assert int(resumed.state.step) == int(result.state.step)
+  for a, b in zip(_leaves(result.state), _leaves(resumed.state)):
+    np.testing.assert_array_equal(a, b)
+  assert resumed.evaluation["loss"] == result.evaluation["loss"]
+  again = train.train(config, killed, builder=builder)  # Ended already: restores, trains nothing.
+  assert metric_writer.read_metrics(killed) == rows
+  assert int(again.state.step) == 6 and again.evaluation["loss"] == result.evaluation["loss"]
+
+
+def test_select_on_a_missing_split_fails_naming_the_splits(tiny_data_dir, tiny_synth_settings,
+                                                         tmp_path):
+  config = tiny_config(tiny_data_dir, tiny_synth_settings, select_on="valid")
+  with pytest.raises(config_checks.ConfigError,
+                     match=r"config.train.select_on is 'valid', a split synth_events lacks; "
+                           r"it has \['test', 'train'\]"):
+    train.train(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_evaluation_splits_under_selection_leave_the_test_set_to_the_end():
+  settings = common.train_config(eval_every=2, num_steps=4)
+  assert [train.evaluation_splits(s, settings) for s in (1, 2, 4)] == [[], ["test"], []]
+  settings.select_on = "valid"
+  assert [train.evaluation_splits(s, settings) for s in (1, 2, 4)] == [[], ["valid"], ["valid"]]

@@ -1,1 +1,7 @@
-"""Metrics: classification scores, perturbation sizes, sound event detection."""
+"""Metrics: classification scores, perturbation sizes, frame-wise detection scores, and sound
+event detection (`sed`: sed_eval-exact event- and segment-based metrics, frame decoding).
+"""
+
+from soundjax.metrics import classification, detection, perturbation, sed
+
+__all__ = ["classification", "detection", "perturbation", "sed"]

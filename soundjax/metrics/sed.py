@@ -1,0 +1,221 @@
+"""Sound event detection metrics equal to sed_eval 0.2.1's, and frame-to-event decoding.
+
+`event_based` and `segment_based` reproduce `sed_eval.sound_event.EventBasedMetrics` and
+`SegmentBasedMetrics` evaluated file by file (per-file counts summed, then the figures), quirks
+included (see `sed_common`). Events are `(onset, offset, label)` in seconds, grouped per file as
+`{filename: [event, ...]}` or as a list of per-file lists.
+
+Results flatten sed_eval's nested groups: our `["overall"]["precision"]` is sed_eval's
+`results()["overall"]["f_measure"]["precision"]`, `["class_wise"][label]["deletion_rate"]` its
+`["class_wise"][label]["error_rate"]["deletion_rate"]`, `["class_wise"][label]["Nref"]` its
+`["class_wise"][label]["count"]["Nref"]`, and the segment-based accuracy group is flattened the
+same way. Counts (keys starting with N, plus S/D/I) are sed_eval's accumulator names, as ints.
+Host-side numpy: these run once on decoded events.
+"""
+
+import math
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from soundjax.metrics.sed_common import (Event, EventLists, accuracies, counts, figures, prepare,
+                                         results)
+from soundjax.metrics.sed_matching import MATCHING_TYPES, Events, match_file
+
+
+def _check_number(value, name: str, *, positive: bool = False) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    raise ValueError(f"{name} must be a number, got {value!r}")
+  if not math.isfinite(value) or value < 0 or (positive and value == 0):
+    raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+  return float(value)
+
+
+def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float = 0.2,
+                percentage_of_length: float = 0.5, evaluate_onset: bool = True,
+                evaluate_offset: bool = True, event_matching_type: str = "optimal",
+                labels: Optional[Sequence[str]] = None) -> dict:
+  """sed_eval's event-based metrics (`EventBasedMetrics(...).results()`, flattened).
+
+  Args:
+    reference: `{filename: [(onset, offset, label), ...]}`, or a list of per-file event lists.
+    estimated: the system's events in the same form; files missing from it have no detections.
+    t_collar: onset (and offset) tolerance in seconds, >= 0 (sed_eval itself demands > 0).
+    percentage_of_length: the offset tolerance is `max(t_collar, this * reference length)`.
+    evaluate_onset: whether the onset condition applies.
+    evaluate_offset: whether the offset condition applies (onset-only scores use False).
+    event_matching_type: "optimal" (maximum matching, sed_eval's default) or "greedy".
+    labels: the class list; default the sorted labels of all events. Every label must be in it.
+
+  Returns:
+    `{"overall": {f_measure, precision, recall, error_rate, substitution_rate, deletion_rate,
+    insertion_rate, Nref, Nsys, Ntp, Nsubs, Nfp, Nfn}, "class_wise": {label: {f_measure,
+    precision, recall, error_rate, deletion_rate, insertion_rate, Nref, Nsys, Ntp, Nfp, Nfn}},
+    "class_wise_average": {f_measure, precision, recall, error_rate, deletion_rate,
+    insertion_rate}}`. Overall `Nfp`/`Nfn` exclude substitutions (the insertions/deletions).
+
+  Example:
+    >>> ref = {"a.wav": [(0.0, 1.0, "dog"), (2.0, 3.0, "car")]}
+    >>> est = {"a.wav": [(0.1, 1.1, "dog"), (2.0, 3.0, "dog")]}
+    >>> event_based(ref, est)["overall"]["f_measure"]
+    0.5
+  """
+  t_collar = _check_number(t_collar, "t_collar")
+  percentage_of_length = _check_number(percentage_of_length, "percentage_of_length")
+  if percentage_of_length > 1:
+    raise ValueError(f"percentage_of_length must be in [0, 1], got {percentage_of_length}")
+  if not (evaluate_onset or evaluate_offset):
+    raise ValueError("evaluate_onset and evaluate_offset cannot both be False")
+  if event_matching_type not in MATCHING_TYPES:
+    raise ValueError(f"event_matching_type must be one of {MATCHING_TYPES}, got "
+                     f"{event_matching_type!r}")
+  labels, files = prepare(reference, estimated, labels)
+  n = len(labels)
+  nref, nsys, ntp, nsubs = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), 0
+  for ref, est in files:
+    matched, substitutions = match_file(
+        ref, est, t_collar=t_collar, percentage_of_length=percentage_of_length,
+        evaluate_onset=evaluate_onset, evaluate_offset=evaluate_offset,
+        event_matching_type=event_matching_type)
+    nref += np.bincount(ref.label, minlength=n)
+    nsys += np.bincount(est.label, minlength=n)
+    ntp += np.bincount(ref.label[matched], minlength=n)
+    nsubs += substitutions
+  nfp, nfn = nsys.sum() - ntp.sum() - nsubs, nref.sum() - ntp.sum() - nsubs
+  overall = {**figures(ntp.sum(), nsys.sum(), nref.sum(), nfn, nfp, nsubs),
+             **counts(Nref=nref.sum(), Nsys=nsys.sum(), Ntp=ntp.sum(), Nsubs=nsubs, Nfp=nfp,
+                      Nfn=nfn)}
+  class_wise = {
+      label: {**figures(ntp[c], nsys[c], nref[c], nref[c] - ntp[c], nsys[c] - ntp[c]),
+              **counts(Nref=nref[c], Nsys=nsys[c], Ntp=ntp[c], Nfp=nsys[c] - ntp[c],
+                       Nfn=nref[c] - ntp[c])}
+      for c, label in enumerate(labels)}
+  return results(overall, class_wise)
+
+
+def _event_roll(events: Events, n_labels: int, n_segments: int,
+                time_resolution: float) -> np.ndarray:
+  """[segments, labels] activity as sed_eval's `event_list_to_event_roll` builds it.
+
+  An event covers segments floor(onset / r) to ceil(offset / r) (exclusive), in float64 as sed_eval
+  computes them, so rounding counts: onset 0.3 with r = 0.1 gives 0.3 / 0.1 = 2.9999999999999996
+  and starts in segment 2, and an event of zero length on a boundary covers no segment.
+  """
+  edges = np.zeros((n_segments + 1, n_labels), int)
+  np.add.at(edges, (np.floor(events.onset / time_resolution).astype(int), events.label), 1)
+  np.add.at(edges, (np.ceil(events.offset / time_resolution).astype(int), events.label), -1)
+  return np.cumsum(edges, axis=0)[:-1] > 0
+
+
+def segment_based(reference: EventLists, estimated: EventLists, *, time_resolution: float = 1.0,
+                  labels: Optional[Sequence[str]] = None) -> dict:
+  """sed_eval's segment-based metrics (`SegmentBasedMetrics(...).results()`, flattened).
+
+  Each file is cut into `time_resolution` segments up to its last offset, reference or estimated
+  (sed_eval's default evaluated length); a class is active in a segment that any of its events
+  touches. Per segment, S = min(Nref, Nsys) - Ntp, D = max(0, Nref - Nsys), I = max(0, Nsys -
+  Nref); class-wise error rates count false negatives and positives.
+
+  Args:
+    reference: `{filename: [(onset, offset, label), ...]}`, or a list of per-file event lists.
+    estimated: the system's events in the same form; files missing from it have no detections.
+    time_resolution: segment length in seconds, > 0.
+    labels: the class list; default the sorted labels of all events. Every label must be in it.
+
+  Returns:
+    `{"overall": {f_measure, precision, recall, error_rate, substitution_rate, deletion_rate,
+    insertion_rate, sensitivity, specificity, balanced_accuracy, accuracy, Nref, Nsys, Ntp, Ntn,
+    Nfp, Nfn, S, D, I}, "class_wise": {label: {f_measure, precision, recall, error_rate,
+    deletion_rate, insertion_rate, sensitivity, specificity, balanced_accuracy, accuracy, Nref,
+    Nsys, Ntp, Ntn, Nfp, Nfn}}, "class_wise_average": {the figures' NaN-means}}`; counts are in
+    segments (times classes).
+
+  Example:
+    >>> ref = {"a.wav": [(0.0, 2.0, "dog")]}
+    >>> est = {"a.wav": [(0.5, 1.0, "dog")]}
+    >>> segment_based(ref, est)["overall"]["recall"]
+    0.5
+  """
+  time_resolution = _check_number(time_resolution, "time_resolution", positive=True)
+  labels, files = prepare(reference, estimated, labels)
+  n = len(labels)
+  tp, tn, fp, fn, sdi = (np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), np.zeros(n, int),
+                         np.zeros(3, int))
+  for ref, est in files:
+    length = max(ref.offset.max(initial=0.0), est.offset.max(initial=0.0))
+    n_segments = int(math.ceil(length / time_resolution))
+    ref_roll, est_roll = (_event_roll(e, n, n_segments, time_resolution) for e in (ref, est))
+    tp += (ref_roll & est_roll).sum(0)
+    tn += (~ref_roll & ~est_roll).sum(0)
+    fp += (est_roll & ~ref_roll).sum(0)
+    fn += (ref_roll & ~est_roll).sum(0)
+    nref, nsys = ref_roll.sum(1), est_roll.sum(1)
+    sdi += [(np.minimum(nref, nsys) - (ref_roll & est_roll).sum(1)).sum(),
+            np.maximum(0, nref - nsys).sum(), np.maximum(0, nsys - nref).sum()]
+  nref, nsys = tp + fn, tp + fp
+  s, d, i = sdi
+  overall = {**figures(tp.sum(), nsys.sum(), nref.sum(), d, i, s),
+             **accuracies(tp.sum(), tn.sum(), fp.sum(), fn.sum()),
+             **counts(Nref=nref.sum(), Nsys=nsys.sum(), Ntp=tp.sum(), Ntn=tn.sum(),
+                      Nfp=fp.sum(), Nfn=fn.sum(), S=s, D=d, I=i)}
+  class_wise = {
+      label: {**figures(tp[c], nsys[c], nref[c], fn[c], fp[c]),
+              **accuracies(tp[c], tn[c], fp[c], fn[c]),
+              **counts(Nref=nref[c], Nsys=nsys[c], Ntp=tp[c], Ntn=tn[c], Nfp=fp[c], Nfn=fn[c])}
+      for c, label in enumerate(labels)}
+  return results(overall, class_wise)
+
+
+def frames_to_events(activity: np.ndarray, *, hop_seconds: float, labels: Sequence[str],
+                     threshold: float = 0.5, min_duration: float = 0.0,
+                     min_gap: float = 0.0) -> List[Event]:
+  """Decodes a [frames, classes] probability or activity matrix into `(onset, offset, label)`.
+
+  A class is active in frames whose value is `>= threshold` (the SED papers' `prob_to_onehot`
+  rule); each run of active frames `[start, stop)` becomes the event `(start * hop_seconds, stop *
+  hop_seconds, label)`, as dcase_util's `DecisionEncoder.find_contiguous_regions` gives. Then,
+  per class and as dcase_util's `MetaDataContainer.process_events` does, events shorter than
+  `min_duration` are dropped and events separated by gaps `<= min_gap` are merged.
+
+  Args:
+    activity: [frames, classes] scores (or 0/1 or bools).
+    hop_seconds: seconds between frame starts (0.02 for 50 frames/s).
+    labels: one label per class column.
+    threshold: activity threshold.
+    min_duration: shortest event kept, seconds (0 keeps all).
+    min_gap: gaps up to this long, seconds, between same-class events are closed (0 closes none).
+
+  Returns:
+    The events sorted by onset, then class column.
+
+  Example:
+    >>> frames_to_events(np.array([[0.1], [0.9], [0.7], [0.2]]), hop_seconds=0.5, labels=["dog"])
+    [(0.5, 1.5, 'dog')]
+  """
+  activity = np.asarray(activity)
+  labels = list(labels)
+  if activity.ndim != 2 or activity.shape[1] != len(labels):
+    raise ValueError(f"activity must be [frames, {len(labels)} classes], got {activity.shape}")
+  if np.isnan(activity.astype(np.float64)).any():
+    raise ValueError("activity must not contain NaN")
+  hop_seconds = _check_number(hop_seconds, "hop_seconds", positive=True)
+  min_duration = _check_number(min_duration, "min_duration")
+  min_gap = _check_number(min_gap, "min_gap")
+  if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+      or not math.isfinite(threshold)):
+    raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+  active = np.pad(activity >= threshold, ((1, 1), (0, 0))).T.astype(np.int8)
+  # Runs in class-major order, so starts and stops pair up and each class's runs are in time order.
+  change = np.diff(active, axis=1)
+  classes, starts = np.nonzero(change == 1)
+  stops = np.nonzero(change == -1)[1]
+  onsets, offsets = starts * hop_seconds, stops * hop_seconds
+  keep = offsets - onsets >= min_duration
+  classes, onsets, offsets = classes[keep], onsets[keep], offsets[keep]
+  # A new event begins at each class's first run and after each gap longer than min_gap.
+  first = np.ones(classes.size, bool)
+  first[1:] = (classes[1:] != classes[:-1]) | (onsets[1:] - offsets[:-1] > min_gap)
+  last = np.roll(first, -1)  # An event ends where the next begins; the last run ends the last.
+  classes, onsets, offsets = classes[first], onsets[first], offsets[last]
+  order = np.lexsort((classes, onsets))
+  return [(float(onsets[k]), float(offsets[k]), labels[classes[k]]) for k in order]
