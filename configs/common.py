@@ -53,6 +53,9 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
       # last state.
       "select_on": config_dict.placeholder(str),
       "select_metric": "loss",
+      # Data parallel over the first num_devices local devices (None: all); batch_size must be
+      # a multiple of it.
+      "num_devices": config_dict.placeholder(int),
   })
   config.update(overrides)
   return config

@@ -80,6 +80,9 @@ def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> Non
   # The training split's rows in metrics.jsonl are the training batches' figures.
   require(select_on is None or (isinstance(select_on, str) and select_on not in ("", "train")),
           f"{prefix}.select_on", f"must name a held-out split such as 'valid', got {select_on!r}.")
+  devices = config.get("num_devices")
+  require(devices is None or devices >= 1, f"{prefix}.num_devices",
+          f"must be at least 1 (or None for every device), got {devices}.")
   metric = config.get("select_metric", "loss")
   require(metric in model_selection.METRICS, f"{prefix}.select_metric",
           f"is {metric!r}; known metrics: {sorted(model_selection.METRICS)}.")

@@ -19,8 +19,9 @@ import optax
 import orbax.checkpoint as ocp
 import tqdm
 from flax.training import train_state
+from jax.sharding import Mesh
 
-from soundjax import config_checks, data, frontend, losses, model_selection, models
+from soundjax import config_checks, data, frontend, losses, model_selection, models, sharding
 from soundjax.metric_writer import MetricWriter
 
 
@@ -117,26 +118,47 @@ def make_predict(task: Task):
   return jax.jit(lambda variables, x: task.model.apply(variables, task.features(x), train=False))
 
 
-def evaluate(task: Task, variables, batches, predict_logits=None) -> Dict[str, Any]:
+def evaluate(task: Task, variables, batches, predict_logits=None,
+             mesh: Optional[Mesh] = None) -> Dict[str, Any]:
   """Loss, accuracy, labels and predictions of `variables` over an iterable of batches.
 
   Pass `predict_logits = make_predict(task)` when evaluating repeatedly, so it compiles once.
+  Each batch is split over the devices of `mesh` (default: every local device).
   """
   predict_logits = predict_logits or make_predict(task)
+  mesh = mesh or sharding.batch_mesh()
+  variables = sharding.replicate(variables, mesh)
   loss_on_logits, predict = losses.loss_on_logits(task.loss)
   labels, logits, size = [], [], None
   for batch in batches:
     count = len(batch["y"])
-    size = size or count
-    # Pad a last, smaller batch to the first one's size: one compiled shape for all batches.
+    # Pad every batch to the first one's size (rounded up to a multiple of the device count):
+    # one compiled shape for all batches.
+    size = size or -(-count // mesh.size) * mesh.size
     x = np.pad(batch["x"], [(0, size - count)] + [(0, 0)] * (batch["x"].ndim - 1))
-    logits.append(np.asarray(predict_logits(variables, x))[:count])
+    logits.append(np.asarray(predict_logits(variables, sharding.shard_batch(x, mesh)))[:count])
     labels.append(batch["y"])
   labels, logits = np.concatenate(labels), np.concatenate(logits)
   predictions = np.asarray(predict(logits))
   return {"loss": float(np.mean(loss_on_logits(logits, labels))),
           "accuracy": float(np.mean(predictions == labels)),
           "labels": labels, "predictions": predictions, "logits": logits}
+
+
+def training_mesh(settings: ml_collections.ConfigDict) -> Mesh:
+  """The devices training splits each batch over: the first `num_devices` local ones (None: all).
+
+  Raises:
+    ConfigError: fewer devices than `num_devices`, or a batch size they cannot split evenly.
+  """
+  devices, wanted = jax.local_devices(), settings.get("num_devices")
+  config_checks.require(wanted is None or wanted <= len(devices), "train.num_devices",
+                        f"is {wanted}, but this machine has {len(devices)} local device(s).")
+  mesh = sharding.batch_mesh(devices[:wanted])
+  config_checks.require(settings.batch_size % mesh.size == 0, "train.batch_size",
+                        f"is {settings.batch_size}, which {mesh.size} devices cannot split "
+                        "evenly; use a multiple of the device count (or set train.num_devices).")
+  return mesh
 
 
 def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
@@ -203,6 +225,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     splits = sorted(builder.info.splits)
     config_checks.require(select_on in splits, "train.select_on",
                           f"is {select_on!r}, a split {builder.name} lacks; it has {splits}.")
+  mesh = training_mesh(settings)
   os.makedirs(workdir, exist_ok=True)
   task = build_task(config, data.num_classes(builder))
   stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
@@ -218,6 +241,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   if manager.latest_step() is not None:
     state, best = model_selection.restore(manager, manager.latest_step(), state,
                                           selecting=best is not None)
+  # Data parallel: the state on every device, each batch split over them (see `sharding`).
+  state = sharding.replicate(state, mesh)
   start = int(state.step)
   writer = MetricWriter(workdir, start_step=start)
   eval_batches = {split: data.batches(builder, split, batch_size=settings.eval_batch_size,
@@ -229,11 +254,12 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   batches = stream.slice(slice(start, settings.num_steps)).to_iter_dataset()
   for step, batch in zip(tqdm.trange(start + 1, settings.num_steps + 1, desc="train",
                                      initial=start, total=settings.num_steps), batches):
-    state, scalars = train_step(state, batch["x"], batch["y"], dropout_key)
+    state, scalars = train_step(state, *sharding.shard_batch((batch["x"], batch["y"]), mesh),
+                                dropout_key)
     if step % settings.log_every == 0 or step == settings.num_steps:
       writer.write(step, "train", jax.device_get(scalars))
     for split in evaluation_splits(step, settings):
-      result = evaluate(task, state.variables, eval_batches[split], predict_logits)
+      result = evaluate(task, state.variables, eval_batches[split], predict_logits, mesh)
       writer.write(step, split, {k: result[k] for k in ("loss", "accuracy")})
       if split == select_on:
         best = model_selection.update(best, state, step, result[metric], metric)
@@ -243,7 +269,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   manager.close()
 
   last_step, state = int(state.step), state if best is None else best.state
-  evaluation = evaluate(task, state.variables, eval_batches["test"], predict_logits)
+  evaluation = evaluate(task, state.variables, eval_batches["test"], predict_logits, mesh)
   scalars = {k: evaluation[k] for k in ("loss", "accuracy")}
   # A run restarted after it ended has logged its last row already.
   if best is None and not writer.has(last_step, "test"):

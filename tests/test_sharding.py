@@ -1,5 +1,6 @@
 """Data parallelism over a batch mesh: results equal one device's, example for example."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from soundjax import sharding
+from configs import common
+from soundjax import config_checks, sharding, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Runs in a fresh interpreter: the device count is fixed when JAX starts.
 EIGHT_DEVICE_SCRIPT = textwrap.dedent("""
@@ -48,13 +52,65 @@ EIGHT_DEVICE_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_eight_devices_give_one_device_results():
+# Training on 8 devices (a batch of 8: one example each, BatchNorm statistics over all 8) and on
+# one; argv: data_dir, the synth_events settings as JSON, a scratch folder.
+EIGHT_DEVICE_TRAINING_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import jax
+    import numpy as np
+    jax.config.update("jax_threefry_partitionable", False)
+    from configs import common
+    from soundjax import config_checks, train
+
+    data_dir, settings, scratch = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    results = {}
+    for devices in (1, 8):
+      config = common.base_config()
+      config.data = common.data_config("synth_events", **settings)
+      config.data.data_dir = data_dir
+      config.frontend = common.frontend_config(sample_rate=8000, n_fft=256, hop_length=128,
+                                               n_mels=16)
+      config.model.kwargs = {"channels": (4, 8)}
+      config.train = common.train_config(batch_size=8, num_steps=4, eval_every=2,
+                                         eval_batch_size=16, num_devices=devices)
+      results[devices] = train.train(config, os.path.join(scratch, str(devices)))
+    one, eight = (jax.tree.leaves(results[n].state.variables) for n in (1, 8))
+    assert len(results[8].state.params["Dense_0"]["kernel"].sharding.device_set) == 8
+    for a, b in zip(one, eight):
+      np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(results[8].evaluation["logits"], results[1].evaluation["logits"],
+                               rtol=1e-4, atol=1e-4)
+    try:
+      train.training_mesh(common.train_config(batch_size=12))
+      raise AssertionError("8 devices accepted a batch of 12")
+    except config_checks.ConfigError as error:
+      assert "train.batch_size" in str(error), error
+    print("ok")
+""")
+
+
+def _run_on_eight_devices(script, *args):
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_force_host_platform_device_count=8")
-  result = subprocess.run([sys.executable, "-c", EIGHT_DEVICE_SCRIPT], env=env,
+  result = subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip().endswith("ok")
+
+
+def test_eight_devices_give_one_device_results():
+  _run_on_eight_devices(EIGHT_DEVICE_SCRIPT)
+
+
+def test_training_on_eight_devices_equals_one(tiny_data_dir, tiny_synth_settings, tmp_path):
+  _run_on_eight_devices(EIGHT_DEVICE_TRAINING_SCRIPT, tiny_data_dir,
+                        json.dumps(tiny_synth_settings), str(tmp_path))
+
+
+def test_training_rejects_more_devices_than_the_machine_has():
+  settings = common.train_config(batch_size=8, num_devices=len(jax.local_devices()) + 1)
+  with pytest.raises(config_checks.ConfigError, match="train.num_devices"):
+    train.training_mesh(settings)
 
 
 def test_shard_batch_rejects_a_batch_the_devices_cannot_split():
