@@ -81,15 +81,17 @@ def restore(manager: ocp.CheckpointManager, step: int, state: Any,
     selecting: whether the run selects a model, i.e. saved its checkpoints with a best state.
 
   Raises:
-    ValueError: the checkpoint was saved by a run that did (or did not) select a model while this
+    ConfigError: the checkpoint was saved by a run that did (or did not) select a model while this
       one does not (or does).
   """
+  from soundjax import config_checks  # pylint: disable=g-import-not-at-top  (it imports us)
   saved = os.path.isdir(os.path.join(str(manager.directory), str(step), "selection"))
-  if saved != selecting:
-    raise ValueError(
-        f"The checkpoint of step {step} in {manager.directory} was saved "
-        f"{'with' if saved else 'without'} model selection; resume it with "
-        f"config.train.select_on {'set' if saved else 'unset'} as before, or use a new workdir.")
+  config_checks.require(
+      saved == selecting, "train.select_on",
+      f"is {'unset' if saved else 'set'}, but the checkpoint of step {step} in "
+      f"{manager.directory} was saved {'with' if saved else 'without'} model selection; resume "
+      f"it with config.train.select_on {'set' if saved else 'unset'} as before, or use a new "
+      "workdir.")
   if not selecting:
     return manager.restore(step, args=ocp.args.StandardRestore(state)), None
   items = manager.restore(step, args=ocp.args.Composite(
