@@ -100,6 +100,23 @@ def test_input_gradient_finite_nonzero_and_traced_once(name):
   assert np.all(np.isfinite(g)) and np.any(g != 0)
 
 
+@pytest.mark.parametrize("name", ["crnn", "densenet_se", "gated_cnn", "vgg", "waveform_cnn"])
+def test_bn_momentum_reaches_every_batch_norm(name):
+  # With momentum 0 every running statistic becomes the batch's own after one step, so inference
+  # on that batch reproduces the training-mode output only if no BatchNorm kept the default.
+  kwargs, _ = TINY[name]
+  model = models.get_model(name, num_classes=NUM_CLASSES, bn_momentum=0.0, **kwargs)
+  _, variables, x = _tiny(name)
+
+  @jax.jit
+  def train_then_infer(variables, x):
+    out_train, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    return out_train, model.apply({**variables, **updates}, x)
+
+  out_train, out_eval = train_then_infer(variables, x)
+  np.testing.assert_allclose(out_eval, out_train, rtol=1e-4, atol=1e-5)
+
+
 def test_init_and_dropout_only_in_train_mode():
   model, _, x = _tiny("digits_cnn")
   variables = jax.jit(model.init)(jax.random.key(0), x)
@@ -175,6 +192,8 @@ def test_registry():
     ("densenet_se", dict(num_classes=2, base_filters=1), "base_filters"),
     ("densenet_se", dict(num_classes=2, n_fft=256, n_mels=200), "n_mels"),
     ("waveform_cnn", dict(num_classes=2, pool=0), "pool"),
+    ("vgg", dict(num_classes=2, bn_momentum=1.0), "bn_momentum"),
+    ("densenet_se", dict(num_classes=2, bn_momentum=-0.1), "bn_momentum"),
     ("schlueter_cnn", dict(num_classes=1, dropout_rate=1.0), "dropout_rate"),
     ("digits_cnn", dict(num_classes=2, features=(4, 0)), "features"),
 ])

@@ -5,13 +5,15 @@ frequency, `Bidirectional(GRU(512, activation='relu', return_sequences=True))` (
 directions concatenated), GlobalAveragePooling1D over time, Dense(41, softmax).
 """
 
+import functools
 from typing import Callable, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from soundjax.models.layers import ConvStack, check_channels, check_positive, iqbal_conv
+from soundjax.models.layers import (BN_MOMENTUM, ConvStack, check_channels, check_momentum,
+                                    check_positive, iqbal_conv)
 
 
 class CRNN(nn.Module):
@@ -22,6 +24,7 @@ class CRNN(nn.Module):
     channels: output channels of each conv block (one 2x2 pool per block).
     hidden: GRU units per direction (512 published).
     unit: conv unit factory (`layers.iqbal_conv`; `gated.GatedConvBN` gives Iqbal's GCRNN).
+    bn_momentum: momentum of the BatchNorm running statistics (0.99 published).
 
   Example:
     >>> model = CRNN(num_classes=41)
@@ -32,17 +35,20 @@ class CRNN(nn.Module):
   num_classes: int
   channels: Sequence[int] = (64, 128, 256, 512, 512)
   hidden: int = 512
-  unit: Callable[[int], nn.Module] = iqbal_conv
+  unit: Callable[..., nn.Module] = iqbal_conv
+  bn_momentum: float = BN_MOMENTUM
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, hidden=self.hidden)
     check_channels(self.channels)
+    check_momentum(self.bn_momentum)
     super().__post_init__()
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """Maps log-mels `[batch, frames, n_mels]` to logits `[batch, num_classes]`."""
-    x = ConvStack(self.channels, self.unit)(x[..., None], train)
+    unit = functools.partial(self.unit, bn_momentum=self.bn_momentum)
+    x = ConvStack(self.channels, unit)(x[..., None], train)
     x = jnp.mean(x, axis=2)  # [batch, time, channels]
 
     # Keras' GRU(activation='relu') applies ReLU where Flax's cell defaults to tanh.

@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from soundjax import frontend
-from soundjax.models.layers import KERAS_BN_EPSILON, check_positive, max_pool, pool_window
+from soundjax.models.layers import (BN_MOMENTUM, batch_norm, check_momentum, check_positive,
+                                    max_pool, pool_window)
 
 
 class DenseSEBlock(nn.Module):
@@ -30,14 +31,16 @@ class DenseSEBlock(nn.Module):
 
   Attributes:
     features: filters of both convolutions (>= 2, the SE bottleneck has features // 2).
+    bn_momentum: momentum of the BatchNorm running statistics.
   """
   features: int
+  bn_momentum: float = BN_MOMENTUM
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     y = x
     for kernel in ((1, 1), (3, 3)):
-      y = nn.relu(nn.BatchNorm(use_running_average=not train, epsilon=KERAS_BN_EPSILON)(y))
+      y = nn.relu(batch_norm(train, self.bn_momentum)(y))
       y = nn.Conv(self.features, kernel, padding="SAME")(y)
     se = jnp.mean(y, axis=(1, 2), keepdims=True)
     se = nn.relu(nn.Dense(self.features // 2)(se))
@@ -61,6 +64,7 @@ class DenseNetSE(nn.Module):
     stem_features: filters of the 3x3 stem conv concatenated to the log-mel (15 published).
     num_heads: softmax heads whose probabilities are averaged (8 published).
     precise: front end with the double-float FFT (see `frontend.log_mel`); False is ~3x faster.
+    bn_momentum: momentum of the BatchNorm running statistics.
 
   Example:
     >>> model = DenseNetSE(num_classes=41)
@@ -81,6 +85,7 @@ class DenseNetSE(nn.Module):
   stem_features: int = 15
   num_heads: int = 8
   precise: bool = True
+  bn_momentum: float = BN_MOMENTUM
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, sample_rate=self.sample_rate, n_fft=self.n_fft,
@@ -89,6 +94,7 @@ class DenseNetSE(nn.Module):
     if self.base_filters < 2 or self.max_filters < 2:
       raise ValueError(f"base_filters and max_filters must be >= 2 for the SE bottleneck, got "
                        f"{self.base_filters} and {self.max_filters}")
+    check_momentum(self.bn_momentum)
     self.log_mel()  # so that invalid front-end settings fail here, not at the first trace
     super().__post_init__()
 
@@ -102,13 +108,13 @@ class DenseNetSE(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """Maps waveforms `[batch, samples]` to log averaged probabilities `[batch, num_classes]`."""
     def bn() -> nn.BatchNorm:
-      return nn.BatchNorm(use_running_average=not train, epsilon=KERAS_BN_EPSILON)
+      return batch_norm(train, self.bn_momentum)
 
     x = bn()(x[..., None])[..., 0]  # one mean and variance over all samples, as published
     x = bn()(jax.vmap(self.log_mel())(x))[..., None]  # BN per mel band
     x = jnp.concatenate([x, nn.Conv(self.stem_features, (3, 3), padding="SAME")(x)], axis=-1)
     for i in range(self.num_blocks):
-      x = DenseSEBlock(min(self.max_filters, self.base_filters * 2**i))(x, train)
+      x = DenseSEBlock(min(self.max_filters, self.base_filters * 2**i), self.bn_momentum)(x, train)
       x = max_pool(x, pool_window(x.shape[1:-1], (2, 2)), padding="SAME")
     x = jnp.mean(nn.relu(bn()(x)), axis=(1, 2))
     # Dense per position then global average (published) equals global average then Dense;

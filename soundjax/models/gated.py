@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 
-from soundjax.models.layers import KERAS_BN_EPSILON
+from soundjax.models.layers import BN_MOMENTUM, batch_norm
 from soundjax.models.vgg import VGG
 
 
@@ -20,15 +20,17 @@ class GatedConvBN(nn.Module):
   Attributes:
     features: output channels (the convolution itself has twice as many).
     kernel_size: kernel per spatial axis.
+    bn_momentum: momentum of the BatchNorm running statistics.
   """
   features: int
   kernel_size: Sequence[int] = (3, 3)
+  bn_momentum: float = BN_MOMENTUM
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     x = nn.Conv(2 * self.features, tuple(self.kernel_size), padding="SAME")(x)
     x = x[..., :self.features] * nn.sigmoid(x[..., self.features:])
-    return nn.BatchNorm(use_running_average=not train, epsilon=KERAS_BN_EPSILON)(x)
+    return batch_norm(train, self.bn_momentum)(x)
 
 
 class GatedCNN(VGG):
@@ -38,9 +40,10 @@ class GatedCNN(VGG):
     num_classes: number of output logits.
     channels: output channels of each gated block (one 2x2 pool per block).
     unit: conv unit factory, gated by default.
+    bn_momentum: momentum of the BatchNorm running statistics (0.99 published).
 
   Example:
     >>> model = GatedCNN(num_classes=41)
     >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 128, 64)))
   """
-  unit: Callable[[int], nn.Module] = GatedConvBN
+  unit: Callable[..., nn.Module] = GatedConvBN

@@ -18,6 +18,21 @@ import jax.numpy as jnp
 
 # Keras' BatchNormalization epsilon: the Iqbal and Cochlear.ai victims were trained in Keras.
 KERAS_BN_EPSILON = 1e-3
+# Keras' and Flax's default. Running statistics start at mean 0 and variance 1 and keep
+# momentum**steps of that start: short runs (a few hundred steps) want a lower momentum such as
+# 0.9, or they are evaluated with statistics far from their activations'.
+BN_MOMENTUM = 0.99
+
+
+def batch_norm(train: bool, momentum: float = BN_MOMENTUM) -> nn.BatchNorm:
+  """The models' BatchNorm: batch statistics when training, running averages otherwise."""
+  return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=KERAS_BN_EPSILON)
+
+
+def check_momentum(momentum: float) -> None:
+  """Raises ValueError unless `0 <= momentum < 1` (1 would never update the statistics)."""
+  if not 0.0 <= momentum < 1.0:
+    raise ValueError(f"bn_momentum must be in [0, 1), got {momentum!r}")
 
 
 def pool_window(spatial_shape: Sequence[int], window: Sequence[int]) -> tuple[int, ...]:
@@ -106,16 +121,18 @@ class ConvBNReLU(nn.Module):
     strides: stride per spatial axis (an int applies to all).
     relu_before_norm: Conv -> ReLU -> BN, the order of Iqbal et al.'s Keras code
       (`Conv2D(activation='relu')` then `BatchNormalization`); otherwise Conv -> BN -> ReLU.
+    bn_momentum: momentum of the BatchNorm running statistics.
   """
   features: int
   kernel_size: Sequence[int] = (3, 3)
   strides: int | Sequence[int] = 1
   relu_before_norm: bool = False
+  bn_momentum: float = BN_MOMENTUM
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     x = nn.Conv(self.features, tuple(self.kernel_size), strides=self.strides, padding="SAME")(x)
-    norm = nn.BatchNorm(use_running_average=not train, epsilon=KERAS_BN_EPSILON)
+    norm = batch_norm(train, self.bn_momentum)
     return norm(nn.relu(x)) if self.relu_before_norm else nn.relu(norm(x))
 
 

@@ -5,13 +5,15 @@ Published (`tqbl/dcase2018_task2` `task2/convnet.py`): five blocks of [Conv 3x3 
 128-frame x 64-mel chunks. Here the Dense returns logits and the class count is an argument.
 """
 
+import functools
 from typing import Callable, ClassVar, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from soundjax.models.layers import ConvStack, check_channels, check_positive, iqbal_conv
+from soundjax.models.layers import (BN_MOMENTUM, ConvStack, check_channels, check_momentum,
+                                    check_positive, iqbal_conv)
 
 
 class VGG(nn.Module):
@@ -20,7 +22,8 @@ class VGG(nn.Module):
   Attributes:
     num_classes: number of output logits.
     channels: output channels of each conv block (one 2x2 pool per block).
-    unit: conv unit factory `unit(features)` (see `layers.ConvStack`).
+    unit: conv unit factory `unit(features, bn_momentum=...)` (see `layers.ConvStack`).
+    bn_momentum: momentum of the BatchNorm running statistics (0.99 published).
 
   Example:
     >>> model = VGG(num_classes=41)
@@ -31,16 +34,19 @@ class VGG(nn.Module):
 
   num_classes: int
   channels: Sequence[int] = (64, 128, 256, 512, 512)
-  unit: Callable[[int], nn.Module] = iqbal_conv
+  unit: Callable[..., nn.Module] = iqbal_conv
+  bn_momentum: float = BN_MOMENTUM
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes)
     check_channels(self.channels)
+    check_momentum(self.bn_momentum)
     super().__post_init__()
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """Maps log-mels `[batch, frames, n_mels]` to logits `[batch, num_classes]`."""
-    x = ConvStack(self.channels, self.unit)(x[..., None], train)
+    unit = functools.partial(self.unit, bn_momentum=self.bn_momentum)
+    x = ConvStack(self.channels, unit)(x[..., None], train)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes)(x)

@@ -13,8 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from soundjax.models.layers import (ConvBNReLU, check_channels, check_positive, max_pool,
-                                    pool_window)
+from soundjax.models.layers import (BN_MOMENTUM, ConvBNReLU, check_channels, check_momentum,
+                                    check_positive, max_pool, pool_window)
 
 
 class WaveformCNN(nn.Module):
@@ -27,6 +27,7 @@ class WaveformCNN(nn.Module):
     stem_stride: stride of the first convolution.
     kernel: taps of the later convolutions.
     pool: max-pool window after every convolution; an axis shorter than it is not pooled.
+    bn_momentum: momentum of the BatchNorm running statistics.
 
   Example:
     >>> model = WaveformCNN(num_classes=41)
@@ -41,11 +42,13 @@ class WaveformCNN(nn.Module):
   stem_stride: int = 4
   kernel: int = 3
   pool: int = 4
+  bn_momentum: float = BN_MOMENTUM
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, stem_kernel=self.stem_kernel,
                    stem_stride=self.stem_stride, kernel=self.kernel, pool=self.pool)
     check_channels(self.channels)
+    check_momentum(self.bn_momentum)
     super().__post_init__()
 
   @nn.compact
@@ -54,7 +57,7 @@ class WaveformCNN(nn.Module):
     x = x[..., None]
     for i, features in enumerate(self.channels):
       kernel, stride = (self.stem_kernel, self.stem_stride) if i == 0 else (self.kernel, 1)
-      x = ConvBNReLU(features, (kernel,), strides=(stride,))(x, train)
+      x = ConvBNReLU(features, (kernel,), strides=(stride,), bn_momentum=self.bn_momentum)(x, train)
       x = max_pool(x, pool_window(x.shape[1:-1], (self.pool,)))
     x = jnp.mean(x, axis=1)
     return nn.Dense(self.num_classes)(x)
