@@ -88,11 +88,17 @@ def get_config(arg: str = ""):
     config.data.settings.num_test = 120
     config.models = _models(
         channels=(8, 16), hidden=8,
-        densenet=dict(sample_rate=16000, n_fft=512, hop_length=256, n_mels=40, num_blocks=2,
+        densenet=dict(sample_rate=16000, n_fft=512, hop_length=256, n_mels=40, num_blocks=3,
                       base_filters=4, stem_features=3, num_heads=2),
-        waveform_channels=(8, 16))
-    # A higher rate gets these tiny models to 20-80 % test accuracy in 150 steps (~10 s each).
-    config.train.update(num_steps=150, learning_rate=3e-3, eval_every=1000)
+        waveform_channels=(16, 32, 64))
+    # 150 steps (~10 s a model): a high rate, and BatchNorm statistics that forget their start
+    # (0.99**150 of it would remain at the published momentum), get these tiny models to about
+    # 40-95 % test accuracy (VGG 0.94, gated 0.91, CRNN 0.87, DenseNet 0.68, waveform 0.43
+    # measured; 0.24-0.88 with momentum 0.99 and rate 3e-3).
+    config.train.update(num_steps=150, learning_rate=1e-2, eval_every=1000)
+    for name in config.models:
+      config.models[name].kwargs.bn_momentum = 0.9
+    config.models.crnn.train.learning_rate = 3e-3  # 0.87 here against 0.74 at 1e-2
     config.clips.per_class = 1
     config.attacks.pgd.kwargs.update(num_steps=3, step_size=0.001)
     config.attacks.deepfool.kwargs.max_iter = 5
