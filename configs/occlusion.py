@@ -74,9 +74,11 @@ def _sound(quick=False):
     data = common.data_config("synth_events", sample_rate=8000, clip_seconds=0.5, num_train=480,
                               num_test=120, seed=0)
     frontend = common.frontend_config(sample_rate=8000, n_fft=256, hop_length=128, n_mels=32)
-    model = {"name": "vgg", "kwargs": {"channels": (8, 16)}}
-    # ~0.75 test accuracy in 240 steps (chance 0.08).
-    train = common.train_config(batch_size=32, num_steps=240, learning_rate=3e-3, log_every=60,
+    # BatchNorm statistics that forget their start (0.99**240 of it would remain at the
+    # published momentum) and a high rate: ~0.87 test accuracy in 240 steps (0.54-0.63 with
+    # momentum 0.99 and rate 3e-3; chance 0.08).
+    model = {"name": "vgg", "kwargs": {"channels": (8, 16), "bn_momentum": 0.9}}
+    train = common.train_config(batch_size=32, num_steps=240, learning_rate=1e-2, log_every=60,
                                 eval_every=1000, checkpoint_every=240)
   else:
     data = common.data_config("synth_events", sample_rate=16000, clip_seconds=1.0,
