@@ -5,7 +5,6 @@ frequency, `Bidirectional(GRU(512, activation='relu', return_sequences=True))` (
 directions concatenated), GlobalAveragePooling1D over time, Dense(41, softmax).
 """
 
-import functools
 from typing import Callable, ClassVar, Sequence
 
 import flax.linen as nn
@@ -47,8 +46,7 @@ class CRNN(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """Maps log-mels `[batch, frames, n_mels]` to logits `[batch, num_classes]`."""
-    unit = functools.partial(self.unit, bn_momentum=self.bn_momentum)
-    x = ConvStack(self.channels, unit)(x[..., None], train)
+    x = ConvStack(self.channels, self.unit, self.bn_momentum)(x[..., None], train)
     x = jnp.mean(x, axis=2)  # [batch, time, channels]
 
     # Keras' GRU(activation='relu') applies ReLU where Flax's cell defaults to tanh.

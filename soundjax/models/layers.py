@@ -148,17 +148,19 @@ class ConvStack(nn.Module):
 
   Attributes:
     channels: output channels of each block.
-    unit: `unit(features)` builds a conv module called as `unit(x, train)` (Iqbal's conv unit by
-      default; the gated CNN passes a gated one).
+    unit: `unit(features, bn_momentum=...)` builds a conv module called as `unit(x, train)`
+      (Iqbal's conv unit by default; the gated CNN passes a gated one).
+    bn_momentum: momentum of the units' BatchNorm running statistics.
   """
   channels: Sequence[int]
-  unit: Callable[[int], nn.Module] = iqbal_conv
+  unit: Callable[..., nn.Module] = iqbal_conv
+  bn_momentum: float = BN_MOMENTUM
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     for features in self.channels:
-      x = self.unit(features)(x, train)
-      x = self.unit(features)(x, train)
+      x = self.unit(features, bn_momentum=self.bn_momentum)(x, train)
+      x = self.unit(features, bn_momentum=self.bn_momentum)(x, train)
       x = max_pool(x, pool_window(x.shape[1:-1], (2, 2)))
     return x
 

@@ -5,7 +5,6 @@ Published (`tqbl/dcase2018_task2` `task2/convnet.py`): five blocks of [Conv 3x3 
 128-frame x 64-mel chunks. Here the Dense returns logits and the class count is an argument.
 """
 
-import functools
 from typing import Callable, ClassVar, Sequence
 
 import flax.linen as nn
@@ -46,7 +45,6 @@ class VGG(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     """Maps log-mels `[batch, frames, n_mels]` to logits `[batch, num_classes]`."""
-    unit = functools.partial(self.unit, bn_momentum=self.bn_momentum)
-    x = ConvStack(self.channels, unit)(x[..., None], train)
+    x = ConvStack(self.channels, self.unit, self.bn_momentum)(x[..., None], train)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes)(x)
