@@ -14,11 +14,11 @@ loop over `LOOP_EXAMPLES` clips, and a PyTorch implementation of the same model 
 or from `--torch-python` (another interpreter with torch and numpy; torch is never a dependency
 of soundjax).
 
-On CPU the batched attack costs about as much per example as the per-example loop (x0.8-1.3
+On CPU the batched attack costs about as much per example as the per-example loop (x0.8-1.6
 measured): the work is in the convolutions, which XLA:CPU runs about as efficiently for one
 128 x 64 example as for 256. The bench measures that ceiling first: the per-example time of
 the model's input gradient (one attack step) at batch 1 ... 256; no batched attack can beat the
-loop by more than their best ratio (x1.0-1.2 on 2 busy cores here, far from x20; accelerators
+loop by more than their best ratio (x1.0-1.4 on 2 cores here, far from x20; accelerators
 are where batching pays). What matters on XLA:CPU is keeping the attack loop out of the compiled
 program: `attacks.iterative` traces up to 20 steps straight, as a `lax.fori_loop` made PGD-10
 about 5x slower here.
