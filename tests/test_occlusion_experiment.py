@@ -1,5 +1,6 @@
 """The occlusion experiment's wiring, outputs and config checks; the digits set-ups it uses."""
 
+import glob
 import json
 import os
 
@@ -197,3 +198,15 @@ def test_mnist_is_read_from_a_prepared_tfds_folder_or_explains_where_to_put_it(t
   assert train["x"].shape == (8, 28, 28)  # Labels 0 and 1 of index % 3.
   np.testing.assert_allclose(np.unique(train["x"]), [-0.1307 / 0.3081, (1 - 0.1307) / 0.3081],
                              rtol=1e-5)
+
+
+def test_mnist_in_another_file_format_is_refused_saying_how_to_convert_it(tmp_path):
+  manual = str(tmp_path / "tfds_home")
+  _write_fake_mnist(manual)
+  (info_path,) = glob.glob(os.path.join(manual, "mnist", "*", "dataset_info.json"))
+  with open(info_path) as file:
+    info = json.load(file)
+  with open(info_path, "w") as file:  # What a default (tfrecord) `download_and_prepare` writes.
+    json.dump({**info, "fileFormat": "tfrecord"}, file)
+  with pytest.raises(FileNotFoundError, match="stored as tfrecord, not array_record"):
+    data.prepare("digits", data_dir=str(tmp_path / "data"), source="mnist", manual_dir=manual)

@@ -79,11 +79,12 @@ def _mnist_splits(manual_dir: str, normalize: bool):
   builder = tfds.builder("mnist", data_dir=manual_dir)
   if not builder.is_prepared():
     raise FileNotFoundError(f"digits: no prepared mnist in {manual_dir}.\n{MNIST_INSTRUCTIONS}")
-  try:
-    sources = {split: builder.as_data_source(split=split) for split in ("train", "test")}
-  except (ValueError, NotImplementedError) as error:
-    raise FileNotFoundError(f"digits: mnist in {manual_dir} is not in array_record format "
-                            f"({error}).\n{MNIST_INSTRUCTIONS}") from error
+  # Random access (`as_data_source`) reads array_record only; TFDS's default is tfrecord.
+  file_format = builder.info.file_format
+  if file_format != tfds.core.file_adapters.FileFormat.ARRAY_RECORD:
+    raise FileNotFoundError(f"digits: mnist in {manual_dir} is stored as {file_format.value}, "
+                            f"not array_record.\n{MNIST_INSTRUCTIONS}")
+  sources = {split: builder.as_data_source(split=split) for split in ("train", "test")}
 
   def examples(source):
     for record in source:
