@@ -29,6 +29,11 @@ def batch_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
   return Mesh(np.asarray(devices), (BATCH_AXIS,))
 
 
+def round_up(count: int, mesh: Mesh) -> int:
+  """The smallest multiple of `mesh`'s device count that is at least `count`."""
+  return -(-count // mesh.size) * mesh.size
+
+
 def replicate(tree: Any, mesh: Optional[Mesh] = None) -> Any:
   """`tree` (e.g. model variables) copied to every device of `mesh`."""
   mesh = mesh or batch_mesh()

@@ -134,7 +134,7 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
     count = len(batch["y"])
     # Pad every batch to the first one's size (rounded up to a multiple of the device count):
     # one compiled shape for all batches.
-    size = size or -(-count // mesh.size) * mesh.size
+    size = size or sharding.round_up(count, mesh)
     x = np.pad(batch["x"], [(0, size - count)] + [(0, 0)] * (batch["x"].ndim - 1))
     logits.append(np.asarray(predict_logits(variables, sharding.shard_batch(x, mesh)))[:count])
     labels.append(batch["y"])

@@ -26,6 +26,11 @@ def test_chunked_takes_one_call_when_the_batch_is_small():
   np.testing.assert_array_equal(batching.chunked(lambda x: x + 1, 8)(np.zeros(3)), np.ones(3))
 
 
+def test_chunked_passes_shared_arguments_whole_to_every_chunk():
+  out = batching.chunked(lambda w, x: w["scale"] * x, 2, {"scale": np.float32(3)})(np.arange(5.0))
+  np.testing.assert_array_equal(out, 3 * np.arange(5.0))
+
+
 def test_chunked_rejects_a_bad_batch_size():
   with pytest.raises(ValueError, match="batch_size"):
     batching.chunked(lambda x: x, 0)

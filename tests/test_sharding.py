@@ -39,8 +39,7 @@ EIGHT_DEVICE_SCRIPT = textwrap.dedent("""
       batched = jax.jit(jax.vmap(transform, in_axes=(None, 0, 0, 0)))
       results = []
       for mesh in (one, eight):
-        apply = batching.chunked(
-            lambda *a: batched(sharding.replicate(variables, mesh), *a), 5, mesh)
+        apply = batching.chunked(batched, 5, variables, mesh=mesh)
         results.append(apply(x, y, keys))
       # A chunk of 5 rounds up to 8, one example per device: shard_batch would raise otherwise.
       np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6, err_msg=name)

@@ -22,7 +22,6 @@ Conventions of `results.json` (all rates are fractions in [0, 1], null where und
 """
 
 import dataclasses
-import functools
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -32,7 +31,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from soundjax import data, report, sharding, train
+from soundjax import data, report, train
 from soundjax.batching import chunked
 from soundjax.experiments import adversarial_report
 from soundjax.experiments import adversarial_setup as setup
@@ -62,8 +61,7 @@ class Victim:
       (a failed attack), and the number of those.
     """
     batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
-    variables = sharding.replicate(self.result.state.variables)
-    x_adv = chunked(functools.partial(batched, variables), batch_size)(
+    x_adv = chunked(batched, batch_size, self.result.state.variables)(
         x, y, jax.random.split(key, len(x)))
     finite = np.all(np.isfinite(x_adv), axis=-1)
     return np.where(finite[:, None], x_adv, x), int(np.sum(~finite))
@@ -75,9 +73,8 @@ def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, bui
   result = train.train(setup.victim_config(config, name), os.path.join(workdir, "models", name),
                        builder=builder)
   logits = jax.jit(jax.vmap(result.task.logits_fn(), in_axes=(None, 0)))
-  variables = sharding.replicate(result.state.variables)
-  predict = chunked(lambda batch: classification.softmax(logits(variables, batch)),
-                    config.attack_batch_size)
+  predict = chunked(lambda variables, batch: classification.softmax(logits(variables, batch)),
+                    config.attack_batch_size, result.state.variables)
   return Victim(name=name, result=result, predict=predict, clean_probs=predict(x))
 
 

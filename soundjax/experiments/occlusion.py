@@ -12,7 +12,6 @@ the front end runs once, before attribution.
 """
 
 import os
-import functools
 import time
 from typing import Dict, Optional
 
@@ -21,7 +20,7 @@ import ml_collections
 import numpy as np
 import scipy.special
 
-from soundjax import attribution, batching, losses, report, sharding, train
+from soundjax import attribution, batching, losses, report, train
 from soundjax.experiments import occlusion_checks, occlusion_report
 from soundjax.experiments.occlusion_data import Examples, PreparedTask, prepare_task
 from soundjax.metrics import detection
@@ -154,8 +153,7 @@ def evaluate_model(config, prepared: PreparedTask, evaluators: Dict, variables, 
   results, maps = {"seed": seed, "threshold": threshold, "methods": {}}, {}
   for index, (name, evaluator) in enumerate(evaluators.items()):
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), index), len(test.y))
-    evaluate = batching.chunked(functools.partial(evaluator, sharding.replicate(variables)),
-                                settings.example_batch_size)
+    evaluate = batching.chunked(evaluator, settings.example_batch_size, variables)
     out = evaluate(test.x, test.y, np.asarray(jax.random.key_data(keys)))
     maps[name] = out.pop("attribution")[:settings.num_maps]
     summary = summarize_method(out, score, settings.curve_fractions)

@@ -10,7 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from soundjax import batching, data, losses, sharding, train
+from soundjax import batching, data, losses, train
 from soundjax.data import excerpts
 from soundjax.data.builders import jamendo
 
@@ -51,8 +51,7 @@ class PreparedTask:
 
   def predict(self, variables, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Logits of model inputs, in chunks of `batch_size` (compiled once per task)."""
-    return batching.chunked(functools.partial(self._batched_logits, sharding.replicate(variables)),
-                            batch_size)(x)
+    return batching.chunked(self._batched_logits, batch_size, variables)(x)
 
 
 def _batched_features(task: train.Task, batches):
