@@ -22,9 +22,10 @@ import ml_collections
 from ml_collections import config_dict
 
 from configs import common
+from soundjax import attribution
 
-METHODS = ("abs_gradient", "gradient", "grad_x_input", "integrated_gradients", "smoothgrad",
-           "random")
+# Every attribution method of the library (the paper's five and the random control).
+METHODS = tuple(attribution.METHODS)
 # Paper 1's replacements: the dataset mean (`mean`), the dataset minimum (`dataset_min`), 3 x the
 # example's minimum (`image_min`), the example's maximum (`image_max`); plus Gaussian noise with
 # the dataset's mean and standard deviation.
@@ -35,7 +36,7 @@ FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
 
 def _task(data, frontend, model, loss, train, *, metric="accuracy", num_examples=1000,
           statistics_examples=None, **extra) -> ml_collections.ConfigDict:
-  """One task: what `train.train` reads, the metric, how many test examples to sweep, and how
+  """One task: what `training.train` reads, the metric, how many test examples to sweep, and how
   many (shuffled) training examples give the input statistics (None: all)."""
   config = ml_collections.ConfigDict(dict(
       data=data, frontend=frontend, model=ml_collections.ConfigDict(model), loss=loss,

@@ -71,8 +71,8 @@ def jax_main(filterbank_path: str) -> None:
   """The JAX figures; writes the front end's mel filterbank for the torch benchmark."""
   import jax  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, str(Path(__file__).resolve().parent))
-  from benchlib import (  # pylint: disable=g-import-not-at-top
-      batching_ceiling, report, seconds_per_call)
+  from benchlib import batching_ceiling, report, seconds_per_call  # pylint: disable=g-import-not-at-top
+
   from soundjax import attacks, frontend, losses, models  # pylint: disable=g-import-not-at-top
 
   np.save(filterbank_path, frontend.mel_filterbank(  # [bins, mels]
@@ -107,6 +107,7 @@ def jax_main(filterbank_path: str) -> None:
 def torch_main(filterbank_path: str) -> None:
   """The same model and attacks in PyTorch (CPU), timed the same way."""
   import time  # pylint: disable=g-import-not-at-top
+
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
 

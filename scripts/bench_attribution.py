@@ -35,7 +35,7 @@ from benchlib import batching_ceiling, report, seconds_per_call  # noqa: E402
 
 from configs import occlusion as occlusion_config  # noqa: E402
 from soundjax import attribution, losses, models  # noqa: E402
-from soundjax.experiments import occlusion  # noqa: E402
+from soundjax.experiments.occlusion import evaluate as occlusion  # noqa: E402
 
 NUM_CLASSES = 12
 NUM_EXAMPLES = 1000

@@ -7,12 +7,12 @@ gradient (what an attack on a waveform model pays per step), the librosa loop ov
 (the reference), and the largest difference between the two in dB.
 """
 
+import benchlib
 import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
 
-import benchlib
 from soundjax import frontend
 
 SAMPLE_RATE = 32000

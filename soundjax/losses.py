@@ -7,16 +7,14 @@ unbatched example. Transforms differentiate them with respect to `x` and callers
 """
 
 import functools
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-LogitsFn = Callable[[Any, jax.Array], jax.Array]
-LossFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
-FrontEnd = Callable[[jax.Array], jax.Array]
+from soundjax.types import FrontEnd, LogitsFn, LossFn
 
 
 def model_logits(model: nn.Module, *, frontend: Optional[FrontEnd] = None) -> LogitsFn:

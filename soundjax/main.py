@@ -8,11 +8,11 @@ import importlib
 import logging
 import sys
 
-from absl import app, flags
 import jax
+from absl import app, flags
 from ml_collections import config_flags
 
-from soundjax import config_checks, report
+from soundjax import checks, report
 from soundjax.data.audio import AudioError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -38,7 +38,7 @@ def main(argv) -> None:
   try:
     experiment.run(config, _WORKDIR.value)
     page = report.write_html_report(_WORKDIR.value)
-  except (config_checks.ConfigError, AudioError, FileNotFoundError) as error:
+  except (checks.ConfigError, AudioError, FileNotFoundError) as error:
     sys.exit(f"soundjax: error: {error}")
   print(f"Results are in {_WORKDIR.value}; open {page} in a browser.")
 

@@ -1,4 +1,5 @@
-"""Data parallelism: the batch axis split over devices, everything else replicated.
+"""Data parallelism: the batch axis split over devices, everything else replicated, and chunked
+batching of many examples.
 
 Attacks and attributions are per-example functions batched with `vmap`, so splitting the batch
 over a 1-D device mesh needs no code change inside them: `jax.jit` compiles the batched
@@ -6,13 +7,13 @@ function for the input shardings it is given and each device runs its slice of t
 Results equal a single device's, example for example.
 
 Example:
-  >>> mesh = sharding.batch_mesh()
+  >>> mesh = parallel.batch_mesh()
   >>> batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
-  >>> x_adv = batched(sharding.replicate(variables, mesh), *sharding.shard_batch((x, y, keys),
+  >>> x_adv = batched(parallel.replicate(variables, mesh), *parallel.shard_batch((x, y, keys),
   ...                 mesh))
 """
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
@@ -52,3 +53,39 @@ def shard_batch(tree: Any, mesh: Optional[Mesh] = None) -> Any:
       raise ValueError(f"A batch of shape {np.shape(leaf)} cannot be split evenly over "
                        f"{mesh.size} devices; use a batch size that is a multiple of it.")
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
+
+
+def chunked(fn: Callable[..., Any], batch_size: int, *shared: Any,
+            mesh: Optional[Mesh] = None) -> Callable[..., Any]:
+  """Applies batched `fn` to its arguments' leading axis in chunks of at most `batch_size`.
+
+  Each chunk is split over the devices of `mesh` (`shard_batch`), so its size is
+  rounded up to a multiple of the device count, and the `shared` arguments (model variables)
+  are copied to every device once. The last chunk is filled up with repeats of the first
+  examples, so that a jitted `fn` compiles once per chunk size; the extra outputs are dropped.
+
+  Args:
+    fn: `fn(*shared, *arrays) -> outputs`, a pytree of arrays whose leading axis is the batch.
+    batch_size: examples per call, >= 1.
+    *shared: leading arguments of `fn` that every chunk takes whole.
+    mesh: the devices to split each chunk over (default: every local device).
+
+  Returns:
+    `apply(*arrays) -> outputs` for all examples, as numpy arrays.
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+
+  devices = mesh or batch_mesh()
+  replicated = replicate(shared, devices)
+
+  def apply(*arrays):
+    total = len(arrays[0])
+    size = round_up(min(batch_size, total), devices)
+    index = np.arange(-(-total // size) * size) % total
+    parts = [jax.tree.map(np.asarray, fn(*replicated, *shard_batch(
+        tuple(a[index[i:i + size]] for a in arrays), devices)))
+             for i in range(0, len(index), size)]
+    return jax.tree.map(lambda *pieces: np.concatenate(pieces)[:total], *parts)
+
+  return apply

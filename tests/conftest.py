@@ -13,9 +13,7 @@ jax.config.update("jax_threefry_partitionable", False)
 import pytest  # pylint: disable=g-import-not-at-top
 
 from soundjax import data  # pylint: disable=g-import-not-at-top
-
-# A synthetic set small enough to build in about a second: 8 kHz, quarter-second clips.
-TINY_SYNTH = dict(sample_rate=8000, clip_seconds=0.25, num_train=48, num_test=24, seed=0)
+from tests.toys import TINY_SYNTH  # pylint: disable=g-import-not-at-top
 
 
 @pytest.fixture(scope="session")

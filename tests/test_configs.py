@@ -9,15 +9,14 @@ import pytest
 from ml_collections.config_flags import config_path
 
 from configs import classification, occlusion, quickstart
-from soundjax import config_checks, losses
+from soundjax import checks, losses, training
 from soundjax.experiments import classification as classification_experiment
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.toys import REPO
 
 
 @pytest.mark.parametrize("variant", ["", "quick"])
 def test_shipped_classification_configs_are_valid(variant):
-  config_checks.check_classifier(classification.get_config(variant))
+  training.check_classifier(classification.get_config(variant))
 
 
 def test_quickstart_names_only_configured_stages():
@@ -50,7 +49,7 @@ def test_unknown_variant_is_rejected():
 def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):
   config = classification.get_config("quick")
   config_path.set_value(field, config, value)
-  with pytest.raises(config_checks.ConfigError) as error:
+  with pytest.raises(checks.ConfigError) as error:
     classification_experiment.run(config, str(tmp_path))
   assert message in str(error.value)
   assert not os.listdir(tmp_path), "nothing may be written before the config is checked"

@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 
 from configs import common
-from soundjax import config_checks, sharding, train
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from soundjax import checks, parallel, training
+from tests.toys import REPO
 
 # Runs in a fresh interpreter: the device count is fixed when JAX starts.
 EIGHT_DEVICE_SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     jax.config.update("jax_threefry_partitionable", False)
-    from soundjax import attacks, attribution, batching, losses, models, sharding
+    from soundjax import attacks, attribution, losses, models, parallel
 
     assert jax.device_count() == 8, jax.devices()
     model = models.VGG(num_classes=3, channels=(4, 8))
@@ -33,19 +32,19 @@ EIGHT_DEVICE_SCRIPT = textwrap.dedent("""
         "pgd": attacks.pgd(loss_fn, eps=0.5, step_size=0.2, num_steps=3),
         "integrated_gradients": attribution.integrated_gradients(loss_fn, num_steps=4),
     }
-    one = sharding.batch_mesh(jax.devices()[:1])
-    eight = sharding.batch_mesh()
+    one = parallel.batch_mesh(jax.devices()[:1])
+    eight = parallel.batch_mesh()
     for name, transform in transforms.items():
       batched = jax.jit(jax.vmap(transform, in_axes=(None, 0, 0, 0)))
       results = []
       for mesh in (one, eight):
-        apply = batching.chunked(batched, 5, variables, mesh=mesh)
+        apply = parallel.chunked(batched, 5, variables, mesh=mesh)
         results.append(apply(x, y, keys))
       # A chunk of 5 rounds up to 8, one example per device: shard_batch would raise otherwise.
       np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6, err_msg=name)
       print(name, "max difference", np.abs(results[1] - results[0]).max())
-      sharded = batched(sharding.replicate(variables, eight),
-                        *sharding.shard_batch((x[:8], y[:8], keys[:8]), eight))
+      sharded = batched(parallel.replicate(variables, eight),
+                        *parallel.shard_batch((x[:8], y[:8], keys[:8]), eight))
       assert len(sharded.sharding.device_set) == 8, (name, sharded.sharding)
     print("ok")
 """)
@@ -59,7 +58,7 @@ EIGHT_DEVICE_TRAINING_SCRIPT = textwrap.dedent("""
     import numpy as np
     jax.config.update("jax_threefry_partitionable", False)
     from configs import common
-    from soundjax import config_checks, train
+    from soundjax import checks, training
 
     data_dir, settings, scratch = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
     results = {}
@@ -72,7 +71,7 @@ EIGHT_DEVICE_TRAINING_SCRIPT = textwrap.dedent("""
       config.model.kwargs = {"channels": (4, 8)}
       config.train = common.train_config(batch_size=8, num_steps=4, eval_every=2,
                                          eval_batch_size=16, num_devices=devices)
-      results[devices] = train.train(config, os.path.join(scratch, str(devices)))
+      results[devices] = training.train(config, os.path.join(scratch, str(devices)))
     one, eight = (jax.tree.leaves(results[n].state.variables) for n in (1, 8))
     assert len(results[8].state.params["Dense_0"]["kernel"].sharding.device_set) == 8
     for a, b in zip(one, eight):
@@ -80,9 +79,9 @@ EIGHT_DEVICE_TRAINING_SCRIPT = textwrap.dedent("""
     np.testing.assert_allclose(results[8].evaluation["logits"], results[1].evaluation["logits"],
                                rtol=1e-4, atol=1e-4)
     try:
-      train.training_mesh(common.train_config(batch_size=12))
+      training.loop.training_mesh(common.train_config(batch_size=12))
       raise AssertionError("8 devices accepted a batch of 12")
-    except config_checks.ConfigError as error:
+    except checks.ConfigError as error:
       assert "train.batch_size" in str(error), error
     print("ok")
 """)
@@ -108,12 +107,41 @@ def test_training_on_eight_devices_equals_one(tiny_data_dir, tiny_synth_settings
 
 def test_training_rejects_more_devices_than_the_machine_has():
   settings = common.train_config(batch_size=8, num_devices=len(jax.local_devices()) + 1)
-  with pytest.raises(config_checks.ConfigError, match="train.num_devices"):
-    train.training_mesh(settings)
+  with pytest.raises(checks.ConfigError, match="train.num_devices"):
+    training.loop.training_mesh(settings)
 
 
 def test_shard_batch_rejects_a_batch_the_devices_cannot_split():
-  mesh = sharding.batch_mesh(jax.devices()[:1])
-  assert sharding.shard_batch(np.zeros((3, 2)), mesh).shape == (3, 2)
+  mesh = parallel.batch_mesh(jax.devices()[:1])
+  assert parallel.shard_batch(np.zeros((3, 2)), mesh).shape == (3, 2)
   with pytest.raises(ValueError, match="cannot be split evenly"):
-    sharding.shard_batch(np.float32(1.0), mesh)
+    parallel.shard_batch(np.float32(1.0), mesh)
+
+
+def test_chunked_pads_the_last_chunk_traces_once_and_keeps_pytrees():
+  traces = []
+
+  def double(x, y):
+    traces.append(x.shape)
+    return {"sum": 2 * x + y[:, None], "y": y}
+
+  fn = parallel.chunked(jax.jit(double), batch_size=2)
+  x, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
+  out = fn(x, y)
+  np.testing.assert_array_equal(out["sum"], 2 * x + y[:, None])
+  np.testing.assert_array_equal(out["y"], y)
+  assert traces == [(2, 2)]
+
+
+def test_chunked_takes_one_call_when_the_batch_is_small():
+  np.testing.assert_array_equal(parallel.chunked(lambda x: x + 1, 8)(np.zeros(3)), np.ones(3))
+
+
+def test_chunked_passes_shared_arguments_whole_to_every_chunk():
+  out = parallel.chunked(lambda w, x: w["scale"] * x, 2, {"scale": np.float32(3)})(np.arange(5.0))
+  np.testing.assert_array_equal(out, 3 * np.arange(5.0))
+
+
+def test_chunked_rejects_a_bad_batch_size():
+  with pytest.raises(ValueError, match="batch_size"):
+    parallel.chunked(lambda x: x, 0)

@@ -3,7 +3,7 @@
 import os
 import re
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.toys import REPO
 
 
 def test_readme_python_examples_run():

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from soundjax.attacks import core
-from soundjax.losses import LogitsFn
+from soundjax import checks
+from soundjax.types import Attack, Bounds, LogitsFn
 
 # Keeps arctanh finite for inputs on the box's edge (Carlini's code uses the same factor).
 _TANH_MARGIN = 0.999999
@@ -20,7 +20,7 @@ _NO_UPPER = 1e10
 Run = Callable[[jax.Array], Tuple[jax.Array, jax.Array, jax.Array]]
 
 
-def tanh_box(bounds: core.Bounds) -> Tuple[Callable, Callable]:
+def tanh_box(bounds: Bounds) -> Tuple[Callable, Callable]:
   """Change of variables `x = mid + half * tanh(w)` that maps all of R^n into the open box.
 
   Args:
@@ -29,7 +29,7 @@ def tanh_box(bounds: core.Bounds) -> Tuple[Callable, Callable]:
   Returns:
     `(to_w, from_w)`, inverse to each other up to the clipping of `x` off the box's edge.
   """
-  core.check_bounds(bounds)
+  checks.bounds(bounds)
   if bounds is None:
     return (lambda x: x), (lambda w: w)
   mid, half = (bounds[1] + bounds[0]) / 2, (bounds[1] - bounds[0]) / 2
@@ -87,7 +87,7 @@ def margin(logits: jax.Array, y: jax.Array, *, confidence: float, targeted: bool
 def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
                       learning_rate: float = 5e-3, num_steps: int = 1000,
                       binary_search_steps: int = 5, initial_const: float = 1e-2,
-                      bounds: core.Bounds = None, targeted: bool = False) -> core.Attack:
+                      bounds: Bounds = None, targeted: bool = False) -> Attack:
   """Carlini & Wagner's L2 attack: Adam on `||delta||^2 + c * max(margin, 0)` in tanh space.
 
   With `bounds`, `x_adv = mid + half * tanh(w)` stays in the box without clipping; with None the
@@ -112,11 +112,11 @@ def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
   Example:
     >>> attack = carlini_wagner_l2(logits_fn, num_steps=200, bounds=(-1.0, 1.0))
   """
-  core.check_nonnegative("confidence", confidence)
-  core.check_positive("learning_rate", learning_rate)
-  core.check_count("num_steps", num_steps)
-  core.check_count("binary_search_steps", binary_search_steps)
-  core.check_positive("initial_const", initial_const)
+  checks.nonnegative("confidence", confidence)
+  checks.positive("learning_rate", learning_rate)
+  checks.integer("num_steps", num_steps)
+  checks.integer("binary_search_steps", binary_search_steps)
+  checks.positive("initial_const", initial_const)
   to_w, from_w = tanh_box(bounds)
   optimizer = optax.adam(learning_rate)
 

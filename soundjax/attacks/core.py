@@ -12,55 +12,16 @@ All parts are pure and safe on zero gradients and zero-power signals (no NaN).
 """
 
 import math
-import numbers
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from soundjax.losses import LossFn
-
-Attack = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
-Init = Callable[[jax.Array, jax.Array], jax.Array]
-Projection = Callable[[jax.Array, jax.Array], jax.Array]
-Bounds = Optional[Sequence[float]]
+from soundjax import checks
+from soundjax.types import Attack, Bounds, Init, LossFn, Projection
 
 NORMS = ("linf", "l2")
-
-
-# --- argument checks shared by every factory (raise at factory time, naming the argument) ---
-
-def check_nonnegative(name: str, value: float) -> None:
-  if not math.isfinite(value) or value < 0:
-    raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-
-
-def check_positive(name: str, value: float) -> None:
-  if not math.isfinite(value) or value <= 0:
-    raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-
-
-def check_count(name: str, value: int, minimum: int = 1) -> None:
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-    raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_finite(name: str, value: float) -> None:
-  if not math.isfinite(value):
-    raise ValueError(f"{name} must be finite, got {value!r}")
-
-
-def check_norm(norm: str) -> None:
-  if norm not in NORMS:
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-
-
-def check_bounds(bounds: Bounds) -> None:
-  if bounds is None:
-    return
-  if len(bounds) != 2 or not bounds[0] < bounds[1]:
-    raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds!r}")
 
 
 # --- numerically safe sizes ---
@@ -118,7 +79,7 @@ def iterative(loss_fn: LossFn, *, init: Init, step: optax.GradientTransformation
     ...                    project=chain_projections(project_snr(30.0), project_bounds(-1, 1)),
     ...                    num_steps=10)
   """
-  check_count("num_steps", num_steps)
+  checks.integer("num_steps", num_steps)
   unroll = num_steps <= MAX_UNROLLED_STEPS if unroll is None else unroll
 
   def attack(params, x, y, key):
@@ -143,7 +104,7 @@ def iterative(loss_fn: LossFn, *, init: Init, step: optax.GradientTransformation
 
 def best_of(attack: Attack, loss_fn: LossFn, *, num_restarts: int) -> Attack:
   """Runs `attack` from `num_restarts` keys (vmapped) and keeps the result of highest loss."""
-  check_count("num_restarts", num_restarts)
+  checks.integer("num_restarts", num_restarts)
   if num_restarts == 1:
     return attack
 
@@ -165,13 +126,13 @@ def init_zeros() -> Init:
 
 def init_uniform_linf(eps: float) -> Init:
   """Uniform in the Linf ball of radius `eps`."""
-  check_nonnegative("eps", eps)
+  checks.nonnegative("eps", eps)
   return lambda x, key: jax.random.uniform(key, x.shape, x.dtype, -eps, eps)
 
 
 def init_uniform_l2(eps: float) -> Init:
   """Uniform in the L2 ball of radius `eps` (direction Gaussian, radius eps * u^(1/n))."""
-  check_nonnegative("eps", eps)
+  checks.nonnegative("eps", eps)
 
   def init(x, key):
     direction_key, radius_key = jax.random.split(key)
@@ -184,13 +145,13 @@ def init_uniform_l2(eps: float) -> Init:
 
 def init_uniform(norm: str, eps: float) -> Init:
   """Uniform in the `norm` ball ("linf" or "l2") of radius `eps`."""
-  check_norm(norm)
+  checks.one_of("norm", norm, NORMS)
   return init_uniform_linf(eps) if norm == "linf" else init_uniform_l2(eps)
 
 
 def init_noise_snr(snr_db: float) -> Init:
   """White Gaussian noise scaled to exactly `snr_db` below the power of `x`."""
-  check_finite("snr_db", snr_db)
+  checks.finite("snr_db", snr_db)
   to_snr = project_snr_sphere(snr_db)
   return lambda x, key: to_snr(jax.random.normal(key, x.shape, x.dtype), x)
 
@@ -217,7 +178,7 @@ def normalize_l2() -> optax.GradientTransformation:
 
 def normalize(norm: str) -> optax.GradientTransformation:
   """Steepest-ascent direction of unit size for `norm`: sign for "linf", unit L2 for "l2"."""
-  check_norm(norm)
+  checks.one_of("norm", norm, NORMS)
   return optax.scale_by_sign() if norm == "linf" else normalize_l2()
 
 
@@ -225,13 +186,13 @@ def normalize(norm: str) -> optax.GradientTransformation:
 
 def project_linf(eps: float) -> Projection:
   """Clips every element of `delta` to [-eps, eps]."""
-  check_nonnegative("eps", eps)
+  checks.nonnegative("eps", eps)
   return lambda delta, x: jnp.clip(delta, -eps, eps)
 
 
 def project_l2(eps: float) -> Projection:
   """Scales `delta` down onto the L2 ball of radius `eps` when it lies outside."""
-  check_nonnegative("eps", eps)
+  checks.nonnegative("eps", eps)
 
   def project(delta, x):
     size = l2_norm(delta)
@@ -242,7 +203,7 @@ def project_l2(eps: float) -> Projection:
 
 def project_ball(norm: str, eps: float) -> Projection:
   """Projection onto the `norm` ball ("linf" or "l2") of radius `eps`."""
-  check_norm(norm)
+  checks.one_of("norm", norm, NORMS)
   return project_linf(eps) if norm == "linf" else project_l2(eps)
 
 
@@ -252,7 +213,7 @@ def project_snr(snr_db: float) -> Projection:
   The budget is relative to the clean signal's power, per example, as the audio attacks paper
   measures perturbations. A silent `x` admits only `delta = 0`.
   """
-  check_finite("snr_db", snr_db)
+  checks.finite("snr_db", snr_db)
 
   def project(delta, x):
     limit, size = snr_amplitude(x, snr_db), rms(delta)
@@ -263,13 +224,13 @@ def project_snr(snr_db: float) -> Projection:
 
 def project_snr_sphere(snr_db: float) -> Projection:
   """Scales a nonzero `delta` to exactly `snr_db` (zero stays zero): the paper's fixed-SNR FGSM."""
-  check_finite("snr_db", snr_db)
+  checks.finite("snr_db", snr_db)
   return lambda delta, x: delta * _safe_ratio(snr_amplitude(x, snr_db), rms(delta))
 
 
 def project_bounds(lo: float, hi: float) -> Projection:
   """Keeps `x + delta` in [lo, hi]; for `x` in the box this only shrinks `|delta|` elementwise."""
-  check_bounds((lo, hi))
+  checks.bounds((lo, hi))
   return lambda delta, x: jnp.clip(x + delta, lo, hi) - x
 
 
@@ -286,7 +247,7 @@ def chain_projections(*projections: Projection) -> Projection:
 
 def with_bounds(project: Projection, bounds: Bounds) -> Projection:
   """`project`, then clipping `x + delta` into `bounds` unless they are None."""
-  check_bounds(bounds)
+  checks.bounds(bounds)
   return project if bounds is None else chain_projections(project, project_bounds(*bounds))
 
 

@@ -3,15 +3,16 @@
 import jax
 import jax.numpy as jnp
 
+from soundjax import checks
 from soundjax.attacks import core
-from soundjax.losses import LogitsFn
+from soundjax.types import Attack, Bounds, LogitsFn
 
 # Added to the distance to the nearest boundary so that each step crosses it (original code).
 _STEP_SLACK = 1e-4
 
 
 def deepfool(logits_fn: LogitsFn, *, num_candidates: int = 5, overshoot: float = 0.02,
-             max_iter: int = 50, bounds: core.Bounds = None) -> core.Attack:
+             max_iter: int = 50, bounds: Bounds = None) -> Attack:
   """Untargeted minimal-L2 attack that steps to the nearest linearised decision boundary.
 
   The candidates are the `num_candidates` highest clean logits, the first being the predicted
@@ -34,9 +35,9 @@ def deepfool(logits_fn: LogitsFn, *, num_candidates: int = 5, overshoot: float =
   Example:
     >>> attack = deepfool(logits_fn, num_candidates=5, overshoot=0.02, bounds=(-1.0, 1.0))
   """
-  core.check_count("num_candidates", num_candidates, minimum=2)
-  core.check_nonnegative("overshoot", overshoot)
-  core.check_count("max_iter", max_iter)
+  checks.integer("num_candidates", num_candidates, minimum=2)
+  checks.nonnegative("overshoot", overshoot)
+  checks.integer("max_iter", max_iter)
   clip = core.with_bounds(core.chain_projections(), bounds)
 
   def attack(params, x, y, key):

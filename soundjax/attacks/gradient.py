@@ -9,8 +9,9 @@ from typing import Optional
 
 import optax
 
+from soundjax import checks
 from soundjax.attacks import core
-from soundjax.losses import LossFn
+from soundjax.types import Attack, Bounds, LossFn
 
 
 def _steepest(norm: str, step_size: float) -> optax.GradientTransformation:
@@ -18,8 +19,8 @@ def _steepest(norm: str, step_size: float) -> optax.GradientTransformation:
   return optax.chain(core.normalize(norm), optax.scale(step_size))
 
 
-def fgsm(loss_fn: LossFn, *, eps: float, norm: str = "linf", bounds: core.Bounds = None,
-         snr_db: Optional[float] = None) -> core.Attack:
+def fgsm(loss_fn: LossFn, *, eps: float, norm: str = "linf", bounds: Bounds = None,
+         snr_db: Optional[float] = None) -> Attack:
   """Fast gradient (sign) method: one step of size `eps` (Goodfellow et al., 2015).
 
   Args:
@@ -36,13 +37,13 @@ def fgsm(loss_fn: LossFn, *, eps: float, norm: str = "linf", bounds: core.Bounds
     >>> attack = jax.jit(jax.vmap(fgsm(loss_fn, eps=0.01, bounds=(-1.0, 1.0)),
     ...                           in_axes=(None, 0, 0, 0)))
   """
-  core.check_nonnegative("eps", eps)
+  checks.nonnegative("eps", eps)
   return core.iterative(loss_fn, init=core.init_zeros(), step=_steepest(norm, eps),
                         project=core.budget(norm, eps, bounds, snr_db), num_steps=1)
 
 
 def bim(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: str = "linf",
-        bounds: core.Bounds = None, snr_db: Optional[float] = None) -> core.Attack:
+        bounds: Bounds = None, snr_db: Optional[float] = None) -> Attack:
   """Basic iterative method: `num_steps` FGSM steps of `step_size`, projected onto the ball.
 
   Args:
@@ -60,14 +61,14 @@ def bim(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: 
   Example:
     >>> attack = bim(loss_fn, eps=0.01, step_size=0.002, num_steps=10)
   """
-  core.check_positive("step_size", step_size)
+  checks.positive("step_size", step_size)
   return core.iterative(loss_fn, init=core.init_zeros(), step=_steepest(norm, step_size),
                         project=core.budget(norm, eps, bounds, snr_db), num_steps=num_steps)
 
 
 def pgd(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: str = "linf",
-        random_start: bool = True, num_restarts: int = 1, bounds: core.Bounds = None,
-        snr_db: Optional[float] = None) -> core.Attack:
+        random_start: bool = True, num_restarts: int = 1, bounds: Bounds = None,
+        snr_db: Optional[float] = None) -> Attack:
   """Projected gradient descent (Madry et al., 2018): BIM from a uniform random start.
 
   Restarts run in parallel (vmapped over keys split from `key`) and the one of highest loss wins.
@@ -89,7 +90,7 @@ def pgd(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: 
   Example:
     >>> attack = pgd(loss_fn, eps=0.01, step_size=0.0025, num_steps=20, num_restarts=4)
   """
-  core.check_positive("step_size", step_size)
+  checks.positive("step_size", step_size)
   init = core.init_uniform(norm, eps) if random_start else core.init_zeros()
   attack = core.iterative(loss_fn, init=init, step=_steepest(norm, step_size),
                           project=core.budget(norm, eps, bounds, snr_db), num_steps=num_steps)
@@ -97,7 +98,7 @@ def pgd(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: 
 
 
 def mi_fgsm(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, decay: float = 1.0,
-            bounds: core.Bounds = None, snr_db: Optional[float] = None) -> core.Attack:
+            bounds: Bounds = None, snr_db: Optional[float] = None) -> Attack:
   """Momentum iterative FGSM (Dong et al., 2018), Linf: sign of a decayed sum of L1-unit gradients.
 
   Args:
@@ -115,15 +116,15 @@ def mi_fgsm(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, de
   Example:
     >>> attack = mi_fgsm(loss_fn, eps=0.01, step_size=0.001, num_steps=10, decay=1.0)
   """
-  core.check_positive("step_size", step_size)
-  core.check_nonnegative("decay", decay)
+  checks.positive("step_size", step_size)
+  checks.nonnegative("decay", decay)
   step = optax.chain(core.normalize_l1(), optax.trace(decay), optax.scale_by_sign(),
                      optax.scale(step_size))
   return core.iterative(loss_fn, init=core.init_zeros(), step=step,
                         project=core.budget("linf", eps, bounds, snr_db), num_steps=num_steps)
 
 
-def fgsm_snr(loss_fn: LossFn, *, snr_db: float, bounds: core.Bounds = None) -> core.Attack:
+def fgsm_snr(loss_fn: LossFn, *, snr_db: float, bounds: Bounds = None) -> Attack:
   """The paper's FGSM: the gradient sign scaled to RMS(x) / 10^(snr_db / 20), i.e. SNR = snr_db.
 
   The paper's code set `rms_ratio` with SNR = 20 log10(rms_ratio). Clipping to `bounds` can only

@@ -4,14 +4,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from soundjax.attacks import core
+from soundjax import checks
 from soundjax.attacks.carlini_wagner import binary_search_const, tanh_box
-from soundjax.losses import LogitsFn
+from soundjax.types import Attack, Bounds, LogitsFn
 
 
 def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 100,
           binary_search_steps: int = 5, memory_size: int = 10,
-          bounds: core.Bounds = None) -> core.Attack:
+          bounds: Bounds = None) -> Attack:
   """Targeted attack minimising `c * CE(logits, target) + ||delta||^2` with L-BFGS.
 
   Each constant restarts L-BFGS (zoom line search) from `x`; a binary search over `c` keeps the
@@ -36,10 +36,10 @@ def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 
     >>> attack = lbfgs(logits_fn, initial_const=0.1, binary_search_steps=2, num_steps=200,
     ...                bounds=(-1.0, 1.0))
   """
-  core.check_positive("initial_const", initial_const)
-  core.check_count("num_steps", num_steps)
-  core.check_count("binary_search_steps", binary_search_steps)
-  core.check_count("memory_size", memory_size)
+  checks.positive("initial_const", initial_const)
+  checks.integer("num_steps", num_steps)
+  checks.integer("binary_search_steps", binary_search_steps)
+  checks.integer("memory_size", memory_size)
   to_w, from_w = tanh_box(bounds)
   optimizer = optax.lbfgs(memory_size=memory_size)
 

@@ -1,7 +1,7 @@
 """Attack wrappers: a targeted loss from an untargeted one, and the white-noise baseline."""
 
 from soundjax.attacks import core
-from soundjax.losses import LossFn
+from soundjax.types import Attack, LossFn
 
 
 def targeted(loss_fn: LossFn) -> LossFn:
@@ -22,7 +22,7 @@ def targeted(loss_fn: LossFn) -> LossFn:
   return lambda params, x, y: -loss_fn(params, x, y)
 
 
-def white_noise(*, snr_db: float) -> core.Attack:
+def white_noise(*, snr_db: float) -> Attack:
   """The paper's baseline: additive white Gaussian noise at exactly `snr_db` below `x`'s power.
 
   Args:

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-LossFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
-Attribution = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
+from soundjax import checks
+from soundjax.types import Attribution, LossFn
 
 # Quadrature rules on [0, 1] for the integrated-gradients path integral: name -> (alphas, weights).
 # Both are exact for linear paths and O(1/n^2) for smooth ones; the trapezoid rule evaluates the
@@ -24,12 +24,6 @@ _PATH_RULES = {
                                     np.concatenate([[0.5], np.ones(n - 1), [0.5]]) / n),
     "riemann_midpoint": lambda n: ((np.arange(n) + 0.5) / n, np.full(n, 1.0 / n)),
 }
-
-
-def check_positive_int(name: str, value: Any) -> None:
-  """Raises `ValueError` naming `name` unless `value` is an integer >= 1."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def map_in_batches(fn: Callable, xs: Any, batch_size: Optional[int]) -> Any:
@@ -95,11 +89,9 @@ def integrated_gradients(loss_fn: LossFn, *, baseline: ArrayLike = 0.0, num_step
   Example:
     >>> attribution = integrated_gradients(loss_fn, baseline=0.0, num_steps=128)
   """
-  check_positive_int("num_steps", num_steps)
-  if batch_size is not None:
-    check_positive_int("batch_size", batch_size)
-  if method not in _PATH_RULES:
-    raise ValueError(f"method must be one of {sorted(_PATH_RULES)}, got {method!r}")
+  checks.integer("num_steps", num_steps)
+  checks.optional_integer("batch_size", batch_size)
+  checks.one_of("method", method, _PATH_RULES)
   alphas, weights = _PATH_RULES[method](num_steps)
   grad_fn = jax.grad(loss_fn, argnums=1)
 
@@ -133,11 +125,9 @@ def smoothgrad(attribution_fn: Attribution, *, stddev: float, num_samples: int,
   Example:
     >>> attribution = smoothgrad(gradient(loss_fn), stddev=0.15, num_samples=32)
   """
-  if not np.isfinite(stddev) or stddev < 0:
-    raise ValueError(f"stddev must be finite and >= 0, got {stddev!r}")
-  check_positive_int("num_samples", num_samples)
-  if batch_size is not None:
-    check_positive_int("batch_size", batch_size)
+  checks.nonnegative("stddev", stddev)
+  checks.integer("num_samples", num_samples)
+  checks.optional_integer("batch_size", batch_size)
 
   def attribution(params, x, y, key):
     def sample(sample_key):
@@ -163,3 +153,35 @@ def random_attribution() -> Attribution:
     return jax.random.uniform(key, x.shape, x.dtype)
 
   return attribution
+
+
+# Method name (the config's and the paper's) -> factory of `(loss_fn, **hyper_parameters)`.
+METHODS = {
+    "abs_gradient": abs_gradient,
+    "gradient": gradient,
+    "grad_x_input": grad_x_input,
+    "integrated_gradients": integrated_gradients,
+    "smoothgrad": lambda loss_fn, **hyper: smoothgrad(gradient(loss_fn), **hyper),
+    "random": lambda loss_fn: random_attribution(),
+}
+
+
+def method(name: str, loss_fn: LossFn, **hyper_parameters: Any) -> Attribution:
+  """Builds an attribution method from its name.
+
+  Args:
+    name: one of `METHODS`: "abs_gradient", "gradient", "grad_x_input", "integrated_gradients"
+      (takes `baseline`, `num_steps`, ...), "smoothgrad" (SmoothGrad of the signed gradient; takes
+      `stddev`, `num_samples`, ...) or "random" (ignores `loss_fn`).
+    loss_fn: `(params, x, y) -> scalar` for one example.
+    **hyper_parameters: the factory's keyword arguments.
+
+  Returns:
+    `attribution(params, x, y, key) -> a`.
+
+  Example:
+    >>> ig = method("integrated_gradients", loss_fn, baseline=0.0, num_steps=32)
+  """
+  checks.one_of("attribution method", name, METHODS)
+  return METHODS[name](loss_fn, **hyper_parameters)
+

@@ -10,17 +10,17 @@ training set), so every replacement is a pure function.
 """
 
 import inspect
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from soundjax.attribution.gradients import (Attribution, LossFn, check_positive_int,
-                                            map_in_batches)
+from soundjax import checks
+from soundjax.attribution.gradients import map_in_batches
+from soundjax.types import Attribution, LossFn, Replacement
 
-Replacement = Callable[[jax.Array, Optional[jax.Array]], jax.Array]
 DIRECTIONS = ("positive", "negative")
 
 
@@ -47,8 +47,7 @@ def replace_dataset_min(value: ArrayLike) -> Replacement:
 
 def replace_example_min(scale: float = 3.0) -> Replacement:
   """Fills with `scale` times the example's own minimum (the paper's `image_min`: 3 x min)."""
-  if not np.isfinite(scale):
-    raise ValueError(f"scale must be finite, got {scale!r}")
+  checks.finite("scale", scale)
   return lambda x, key: jnp.full_like(x, scale * jnp.min(x))
 
 
@@ -63,10 +62,8 @@ def replace_noise(stddev: float = 1.0, mean: float = 0.0) -> Replacement:
   Example:
     >>> x_occluded = occlude(x, a, fraction=0.3, replacement=replace_noise(1.0), key=key)
   """
-  if not np.isfinite(stddev) or stddev < 0:
-    raise ValueError(f"stddev must be finite and >= 0, got {stddev!r}")
-  if not np.isfinite(mean):
-    raise ValueError(f"mean must be finite, got {mean!r}")
+  checks.nonnegative("stddev", stddev)
+  checks.finite("mean", mean)
 
   def fill(x, key):
     if key is None:
@@ -77,7 +74,7 @@ def replace_noise(stddev: float = 1.0, mean: float = 0.0) -> Replacement:
 
 
 # Config names -> factories. The paper's spellings (`image_min`, `image_max`, `custom`) are aliases.
-_REPLACEMENTS = {
+REPLACEMENTS = {
     "mean": replace_dataset_mean,
     "dataset_min": replace_dataset_min,
     "example_min": replace_example_min,
@@ -104,9 +101,8 @@ def replacement(name: str, **values: Any) -> Replacement:
   Example:
     >>> fill = replacement("dataset_min", value=-0.4242)
   """
-  if name not in _REPLACEMENTS:
-    raise ValueError(f"unknown replacement {name!r}; expected one of {sorted(_REPLACEMENTS)}")
-  factory = _REPLACEMENTS[name]
+  checks.one_of("replacement", name, REPLACEMENTS)
+  factory = REPLACEMENTS[name]
   try:
     inspect.signature(factory).bind(**values)
   except TypeError as error:
@@ -114,23 +110,9 @@ def replacement(name: str, **values: Any) -> Replacement:
   return factory(**values)
 
 
-def check_direction(direction: str) -> None:
-  """Raises `ValueError` unless `direction` is "positive" or "negative"."""
-  if direction not in DIRECTIONS:
-    raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-
-
-def check_fraction(fraction: float) -> None:
-  """Raises `ValueError` unless `fraction` is a number in [0, 1]."""
-  is_number = isinstance(fraction, (int, float, np.integer, np.floating)) and not isinstance(
-      fraction, bool)
-  if not is_number or not 0.0 <= fraction <= 1.0:
-    raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
-
-
 def occlusion_count(fraction: float, size: int) -> int:
   """The number of occluded cells: `round(fraction * size)` (Python rounding, ties to even)."""
-  check_fraction(fraction)
+  checks.fraction("fraction", fraction)
   return int(round(fraction * size))
 
 
@@ -139,7 +121,7 @@ def rank(a: jax.Array, *, direction: str = "positive") -> jax.Array:
 
   `rank(a) < k` selects exactly the `k` cells occluded first, for any (even traced) `k`.
   """
-  check_direction(direction)
+  checks.one_of("direction", direction, DIRECTIONS)
   order = jnp.argsort(jnp.ravel(a), stable=True, descending=direction == "positive")
   ranks = jnp.zeros(a.size, jnp.int32).at[order].set(jnp.arange(a.size, dtype=jnp.int32))
   return ranks.reshape(a.shape)
@@ -176,7 +158,7 @@ def _as_pair(name: str, value: Union[int, Sequence[int]]) -> tuple:
   if len(pair) != 2:
     raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
   for item in pair:
-    check_positive_int(name, item)
+    checks.integer(name, item)
   return pair
 
 
@@ -220,8 +202,7 @@ def occlusion_map(loss_fn: LossFn, *, window: Union[int, Sequence[int]],
   """
   window = _as_pair("window", window)
   stride = window if stride is None else _as_pair("stride", stride)
-  if batch_size is not None:
-    check_positive_int("batch_size", batch_size)
+  checks.optional_integer("batch_size", batch_size)
   fill_fn = fill if callable(fill) else replace_constant(fill)
 
   def attribution(params, x, y, key):

@@ -17,12 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from soundjax.attribution.gradients import (Attribution, LossFn, check_positive_int,
-                                            map_in_batches)
-from soundjax.attribution.occlusion import (DIRECTIONS, Replacement, check_direction,
-                                            check_fraction, occlusion_count, rank)
+from soundjax import checks
+from soundjax.attribution.gradients import map_in_batches
+from soundjax.attribution.occlusion import DIRECTIONS, occlusion_count, rank
+from soundjax.types import Attribution, LogitsFn, LossFn, Replacement
 
-LogitsFn = Callable[[Any, jax.Array], jax.Array]
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
 Sweep = Callable[[Any, jax.Array, jax.Array, jax.Array], Dict[str, jax.Array]]
 CURVES = ("deletion", "insertion")
@@ -32,12 +31,11 @@ def _check_sweep_args(fractions, replacements, batch_size) -> None:
   if len(fractions) == 0:
     raise ValueError("fractions must not be empty")
   for fraction in fractions:
-    check_fraction(fraction)
+    checks.fraction("fraction", fraction)
   if len(replacements) == 0 or not all(callable(r) for r in replacements):
     raise ValueError(f"replacements must be a non-empty sequence of (x, key) -> fill callables, "
                      f"got {replacements!r}")
-  if batch_size is not None:
-    check_positive_int("batch_size", batch_size)
+  checks.optional_integer("batch_size", batch_size)
 
 
 def _cells(loss_fn: LossFn, attribution_fn: Attribution, logits_fn: Optional[LogitsFn],
@@ -113,7 +111,7 @@ def occlusion_sweep(loss_fn: LossFn, attribution_fn: Attribution, *, fractions: 
   if len(directions) == 0:
     raise ValueError("directions must not be empty")
   for direction in directions:
-    check_direction(direction)
+    checks.one_of("direction", direction, DIRECTIONS)
   orders = [(direction, False) for direction in directions]
   return _cells(loss_fn, attribution_fn, logits_fn, orders, replacements, fractions, batch_size)
 
@@ -143,7 +141,7 @@ def deletion_insertion(loss_fn: LossFn, attribution_fn: Attribution, *,
     ...                             replacement=replace_dataset_mean(0.0))
   """
   _check_sweep_args(fractions, (replacement,), batch_size)
-  check_direction(direction)
+  checks.one_of("direction", direction, DIRECTIONS)
   evaluate = _cells(loss_fn, attribution_fn, logits_fn, [(direction, False), (direction, True)],
                     (replacement,), fractions, batch_size)
 

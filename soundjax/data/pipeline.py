@@ -12,6 +12,7 @@ import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
+from soundjax import checks
 from soundjax.data import audio
 from soundjax.data.builders import BUILDERS
 
@@ -30,8 +31,7 @@ def prepare(name: str, *, data_dir: str, manual_dir: Optional[str] = None,
     ValueError: unknown name or invalid settings.
     FileNotFoundError: a real dataset's files are missing; the message says what to put where.
   """
-  if name not in BUILDERS:
-    raise ValueError(f"Unknown dataset {name!r}; known datasets: {sorted(BUILDERS)}.")
+  checks.one_of("dataset", name, BUILDERS)
   builder_cls, make_config = BUILDERS[name]
   if settings and make_config is None:
     raise ValueError(f"Dataset {name!r} takes no settings, got {sorted(settings)}.")
@@ -47,6 +47,16 @@ def prepare(name: str, *, data_dir: str, manual_dir: Optional[str] = None,
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return builder
+
+
+def prepare_config(config: Any) -> tfds.core.DatasetBuilder:
+  """`prepare` for a data config (`name`, `data_dir`, optional `manual_dir` and `settings`).
+
+  Example:
+    >>> builder = prepare_config(config.data)  # configs/common.py's data_config(...)
+  """
+  return prepare(config.name, data_dir=config.data_dir, manual_dir=config.get("manual_dir"),
+                 **config.get("settings", {}))
 
 
 def num_classes(builder: tfds.core.DatasetBuilder) -> int:

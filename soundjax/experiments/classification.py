@@ -6,7 +6,7 @@ import time
 import ml_collections
 import numpy as np
 
-from soundjax import config_checks, data, report, train
+from soundjax import data, report, training
 from soundjax.metrics import classification
 
 
@@ -20,12 +20,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns:
     The results written to `results.json`.
   """
-  config_checks.check_classifier(config)
+  training.check_classifier(config)
   report.ensure_dir(workdir)
   start = time.perf_counter()
-  builder = data.prepare(config.data.name, data_dir=config.data.data_dir,
-                         manual_dir=config.data.manual_dir, **config.data.settings)
-  result = train.train(config, workdir, builder=builder)
+  builder = data.prepare_config(config.data)
+  result = training.train(config, workdir, builder=builder)
   evaluation = result.evaluation
   names = builder.info.features[builder.info.supervised_keys[1]].names
   matrix = classification.confusion_matrix(evaluation["labels"], evaluation["predictions"],

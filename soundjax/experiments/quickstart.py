@@ -11,14 +11,14 @@ import time
 
 import ml_collections
 
-from soundjax import config_checks, report
+from soundjax import checks, report
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs every stage in order and writes `results.json` and `summary.md` into `workdir`."""
-  config_checks.require(len(config.stages) > 0, "stages", "must name at least one experiment.")
+  checks.require(len(config.stages) > 0, "stages", "must name at least one experiment.")
   for stage in config.stages:
-    config_checks.require(stage in config, "stages", f"names {stage!r}, which has no sub-config.")
+    checks.require(stage in config, "stages", f"names {stage!r}, which has no sub-config.")
   report.ensure_dir(workdir)
   results, lines = {}, ["# soundjax quickstart", ""]
   for stage in config.stages:

@@ -1,34 +1,24 @@
-"""Differentiable audio front end: framing, STFT, Slaney mel filterbank and log-mel.
+"""Framing, STFT and power spectrogram, equal to librosa's (periodic Hann window).
 
-`log_mel(...)` returns a pure per-example function `waveform[samples] -> [frames, n_mels]` equal to
-`librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0, top_db=top_db).T` (periodic
-Hann window, Slaney mel scale and norm). The pieces below accept leading batch axes
-(`[..., samples]`), are time-major (`[..., frames, bins]`, the transpose of librosa's layout) and
-can be used inside a waveform model, so that gradients flow from the model back to the audio.
+The pieces accept leading batch axes (`[..., samples]`) and are time-major (`[..., frames, bins]`,
+the transpose of librosa's layout).
 """
 
-from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-# hann_window is re-exported as one of the public pieces of the front end.
-from soundjax.double_float_fft import hann_window, plain_hann_rfft, precise_hann_rfft
+from soundjax import checks
+from soundjax.frontend._double_float import plain_hann_rfft, precise_hann_rfft
 
 PAD_MODES = ("constant", "edge", "reflect", "symmetric")
 
 
-def _check_positive_int(name: str, value) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_framing(n_fft: int, hop_length: int, pad_mode: str) -> None:
-  _check_positive_int("n_fft", n_fft)
-  _check_positive_int("hop_length", hop_length)
-  if pad_mode not in PAD_MODES:
-    raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+def check_framing(n_fft: int, hop_length: int, pad_mode: str) -> None:
+  """Raises `ValueError` unless the framing arguments are valid."""
+  checks.integer("n_fft", n_fft)
+  checks.integer("hop_length", hop_length)
+  checks.one_of("pad_mode", pad_mode, PAD_MODES)
 
 
 def num_frames(num_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
@@ -61,7 +51,7 @@ def frame(x: jax.Array, *, n_fft: int, hop_length: int, center: bool = True,
   Returns:
     `[..., num_frames(x.shape[-1], ...), n_fft]`.
   """
-  _check_framing(n_fft, hop_length, pad_mode)
+  check_framing(n_fft, hop_length, pad_mode)
   x = jnp.asarray(x)
   count = num_frames(x.shape[-1], n_fft=n_fft, hop_length=hop_length, center=center)
   if center:
@@ -109,126 +99,3 @@ def power_spectrogram(x: jax.Array, *, n_fft: int, hop_length: int, center: bool
   spectrum = stft(x, n_fft=n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode,
                   precise=precise)
   return jnp.square(jnp.real(spectrum)) + jnp.square(jnp.imag(spectrum))
-
-
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-  """Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
-  hz = np.asarray(hz, np.float64)
-  linear = hz / (200.0 / 3.0)
-  log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-  return np.where(hz >= 1000.0, log, linear)
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-  linear = mel * (200.0 / 3.0)
-  log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0))
-  return np.where(mel >= 15.0, log, linear)
-
-
-def _check_mel(sample_rate: float, n_fft: int, n_mels: int, fmin: float,
-               fmax: Optional[float]) -> float:
-  """Validates the mel arguments and returns `fmax` (Nyquist when `None`)."""
-  if not sample_rate > 0:
-    raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
-  _check_positive_int("n_fft", n_fft)
-  _check_positive_int("n_mels", n_mels)
-  if n_mels > n_fft // 2:
-    raise ValueError(f"n_mels must not exceed n_fft // 2 = {n_fft // 2}, got {n_mels}")
-  fmax = sample_rate / 2.0 if fmax is None else fmax
-  if fmax > sample_rate / 2.0:
-    raise ValueError(f"fmax must not exceed sample_rate / 2 = {sample_rate / 2.0}, got {fmax}")
-  if fmin < 0:
-    raise ValueError(f"fmin must be non-negative, got {fmin}")
-  if fmin >= fmax:
-    raise ValueError(f"fmin must be below fmax = {fmax}, got {fmin}")
-  return fmax
-
-
-def mel_filterbank(*, sample_rate: float, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: Optional[float] = None) -> np.ndarray:
-  """Slaney-style mel filterbank `[n_fft // 2 + 1, n_mels]` (float64 numpy constant).
-
-  Equals `librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
-  fmax=fmax).T`: triangles spaced evenly on the Slaney mel scale, each scaled to unit area
-  (`norm="slaney"`). Multiply a time-major power spectrogram by it: `power @ filterbank`.
-  """
-  fmax = _check_mel(sample_rate, n_fft, n_mels, fmin, fmax)
-  edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
-  bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-  widths = np.diff(edges)
-  ramps = edges[:, None] - bins[None, :]
-  rising = -ramps[:-2] / widths[:-1, None]
-  falling = ramps[2:] / widths[1:, None]
-  weights = np.maximum(0.0, np.minimum(rising, falling))
-  weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-  return weights.T
-
-
-def power_to_db(power: jax.Array, *, amin: float = 1e-10,
-                top_db: Optional[float] = 80.0) -> jax.Array:
-  """`10 log10(max(power, amin))`, floored at `top_db` below each example's maximum.
-
-  Equals `librosa.power_to_db(power, ref=1.0, amin=amin, top_db=top_db)` per example. The
-  maximum is taken over the last two axes (`[..., frames, bins]`), so leading axes are a batch.
-  Clamping before the log keeps the gradient finite (zero) on digital silence.
-
-  Args:
-    power: non-negative `[..., frames, bins]`.
-    amin: floor of the power before the log.
-    top_db: dynamic range kept below the maximum; `None` for no floor.
-  """
-  db = 10.0 * jnp.log10(jnp.maximum(power, amin))
-  if top_db is None:
-    return db
-  return jnp.maximum(db, jnp.max(db, axis=(-2, -1), keepdims=True) - top_db)
-
-
-def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmin: float = 0.0,
-            fmax: Optional[float] = None, top_db: Optional[float] = 80.0, center: bool = True,
-            pad_mode: str = "constant", precise: bool = True) -> Callable[[jax.Array], jax.Array]:
-  """Returns a pure log-mel front end `f(waveform[samples]) -> [frames, n_mels]` in dB.
-
-  `f(y)` equals `librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate,
-  n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax, center=center,
-  pad_mode=pad_mode), ref=1.0, top_db=top_db).T`. It is jit-, vmap- and grad-able; the
-  filterbank is built once here and closed over as a constant.
-
-  Args:
-    sample_rate: sampling rate in Hz.
-    n_fft: FFT size and window length.
-    hop_length: samples between frames.
-    n_mels: number of mel bands, at most `n_fft // 2`.
-    fmin: lowest band edge in Hz.
-    fmax: highest band edge in Hz, at most (and by default) `sample_rate / 2`.
-    top_db: dynamic range in dB kept below the example's maximum; `None` for no floor.
-    center: centre frames on `t * hop_length` by padding `n_fft // 2` on both sides.
-    pad_mode: padding for `center=True`, one of `PAD_MODES`.
-    precise: double-float FFT (within ~1e-5 dB of librosa); False takes the float32 FFT, about
-      3x faster on CPU and within ~0.01 dB.
-
-  Returns:
-    `f(waveform) -> log_mel` for one unbatched 1-D waveform; batch it with `jax.vmap`.
-
-  Example:
-    >>> f = log_mel(sample_rate=32000, n_fft=1024, hop_length=512, n_mels=64)
-    >>> features = jax.jit(jax.vmap(f))(waveforms)  # [batch, frames, 64]
-  """
-  filterbank = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
-                              fmax=fmax)
-  _check_framing(n_fft, hop_length, pad_mode)
-  if top_db is not None and top_db < 0:
-    raise ValueError(f"top_db must be non-negative or None, got {top_db}")
-
-  def f(waveform: jax.Array) -> jax.Array:
-    waveform = jnp.asarray(waveform)
-    if waveform.ndim != 1:
-      raise ValueError(f"waveform must be 1-D [samples], got shape {waveform.shape}; "
-                       "batch with jax.vmap")
-    power = power_spectrogram(waveform, n_fft=n_fft, hop_length=hop_length, center=center,
-                              pad_mode=pad_mode, precise=precise)
-    # HIGHEST keeps full float32 products on accelerators, whose default is bfloat16/TF32.
-    mel = jnp.matmul(power, jnp.asarray(filterbank, power.dtype),
-                     precision=jax.lax.Precision.HIGHEST)
-    return power_to_db(mel, top_db=top_db)
-
-  return f

@@ -2,6 +2,6 @@
 event detection (`sed`: sed_eval-exact event- and segment-based metrics, frame decoding).
 """
 
-from soundjax.metrics import classification, detection, perturbation, sed
+from soundjax.metrics import classification, frame_detection, perturbation, sed
 
-__all__ = ["classification", "detection", "perturbation", "sed"]
+__all__ = ["classification", "frame_detection", "perturbation", "sed"]

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.ndimage
 import scipy.stats
 
+from soundjax import checks
+
 # The published threshold grid: 1e-5, 1e-4, 1e-3, 0.01 ... 0.99, 1 - 1e-3, 1 - 1e-4, 1 - 1e-5.
 THRESHOLDS = np.concatenate([[1e-5, 1e-4, 1e-3], np.arange(1, 100) / 100.0,
                              [1 - 1e-3, 1 - 1e-4, 1 - 1e-5]])
@@ -33,8 +35,7 @@ def median_filter(songs: Sequence[np.ndarray], size: int = MEDIAN_FRAMES) -> lis
   Returns:
     The filtered scores, one array per song.
   """
-  if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-    raise ValueError(f"size must be an integer >= 1, got {size!r}")
+  checks.integer("size", size)
   return [scipy.ndimage.median_filter(np.asarray(song, np.float64), size, mode="nearest")
           for song in songs]
 

@@ -11,8 +11,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from soundjax.models.layers import (BN_MOMENTUM, ConvStack, check_channels, check_momentum,
-                                    check_positive, iqbal_conv)
+from soundjax import checks
+from soundjax.models.layers import (
+  BN_MOMENTUM,
+  ConvStack,
+  check_momentum,
+  check_positive,
+  iqbal_conv,
+)
 
 
 class CRNN(nn.Module):
@@ -39,7 +45,7 @@ class CRNN(nn.Module):
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, hidden=self.hidden)
-    check_channels(self.channels)
+    checks.positive_integers("channels", self.channels)
     check_momentum(self.bn_momentum)
     super().__post_init__()
 

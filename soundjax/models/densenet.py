@@ -22,8 +22,14 @@ import jax
 import jax.numpy as jnp
 
 from soundjax import frontend
-from soundjax.models.layers import (BN_MOMENTUM, batch_norm, check_momentum, check_positive,
-                                    max_pool, pool_window)
+from soundjax.models.layers import (
+  BN_MOMENTUM,
+  batch_norm,
+  check_momentum,
+  check_positive,
+  max_pool,
+  pool_window,
+)
 
 
 class DenseSEBlock(nn.Module):

@@ -11,7 +11,9 @@ from typing import ClassVar, Sequence
 import flax.linen as nn
 import jax
 
-from soundjax.models.layers import check_channels, check_min_size, check_positive, max_pool
+from soundjax import checks
+from soundjax.models.layers import check_min_size, check_positive, max_pool
+
 
 class DigitsCNN(nn.Module):
   """MNIST `Net` on images `[batch, height, width]`.
@@ -36,7 +38,7 @@ class DigitsCNN(nn.Module):
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, hidden=self.hidden)
-    check_channels(self.features, "features")
+    checks.positive_integers("features", self.features)
     if len(self.dropout_rates) != 2 or not all(0.0 <= r < 1.0 for r in self.dropout_rates):
       raise ValueError(f"dropout_rates must be two rates in [0, 1), got {self.dropout_rates!r}")
     super().__post_init__()

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from soundjax import checks
+
 # Keras' BatchNormalization epsilon: the Iqbal and Cochlear.ai victims were trained in Keras.
 KERAS_BN_EPSILON = 1e-3
 # Keras' and Flax's default. Running statistics start at mean 0 and variance 1 and keep
@@ -31,8 +33,7 @@ def batch_norm(train: bool, momentum: float = BN_MOMENTUM) -> nn.BatchNorm:
 
 def check_momentum(momentum: float) -> None:
   """Raises ValueError unless `0 <= momentum < 1` (1 would never update the statistics)."""
-  if not 0.0 <= momentum < 1.0:
-    raise ValueError(f"bn_momentum must be in [0, 1), got {momentum!r}")
+  checks.in_interval("bn_momentum", momentum, 0.0, 1.0, closed_high=False)
 
 
 def pool_window(spatial_shape: Sequence[int], window: Sequence[int]) -> tuple[int, ...]:
@@ -165,17 +166,10 @@ class ConvStack(nn.Module):
     return x
 
 
-def check_channels(channels: Sequence[int], name: str = "channels") -> None:
-  """Raises ValueError unless `channels` is a non-empty sequence of positive ints."""
-  if len(channels) == 0 or any(int(c) != c or c < 1 for c in channels):
-    raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {channels!r}")
-
-
 def check_positive(**values: int) -> None:
-  """Raises ValueError naming the first argument that is not a positive int."""
+  """Raises ValueError naming the first argument that is not an integer >= 1."""
   for name, value in values.items():
-    if int(value) != value or value < 1:
-      raise ValueError(f"{name} must be a positive int, got {value!r}")
+    checks.integer(name, value)
 
 
 def check_min_size(x: jax.Array, minimum: int, model: str) -> None:

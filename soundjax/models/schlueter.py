@@ -12,7 +12,8 @@ from typing import ClassVar, Sequence
 import flax.linen as nn
 import jax
 
-from soundjax.models.layers import check_channels, check_min_size, check_positive, max_pool
+from soundjax import checks
+from soundjax.models.layers import check_min_size, check_positive, max_pool
 
 # PyTorch's LeakyReLU default slope, used by the port.
 _SLOPE = 0.01
@@ -43,8 +44,8 @@ class SchlueterCNN(nn.Module):
 
   def __post_init__(self):
     check_positive(num_classes=self.num_classes)
-    check_channels(self.features, "features")
-    check_channels(self.hidden, "hidden")
+    checks.positive_integers("features", self.features)
+    checks.positive_integers("hidden", self.hidden)
     if len(self.features) != 4:
       raise ValueError(f"features must list the 4 conv widths, got {self.features!r}")
     if not 0.0 <= self.dropout_rate < 1.0:

@@ -13,8 +13,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from soundjax.models.layers import (BN_MOMENTUM, ConvBNReLU, check_channels, check_momentum,
-                                    check_positive, max_pool, pool_window)
+from soundjax import checks
+from soundjax.models.layers import (
+  BN_MOMENTUM,
+  ConvBNReLU,
+  check_momentum,
+  check_positive,
+  max_pool,
+  pool_window,
+)
 
 
 class WaveformCNN(nn.Module):
@@ -47,7 +54,7 @@ class WaveformCNN(nn.Module):
   def __post_init__(self):
     check_positive(num_classes=self.num_classes, stem_kernel=self.stem_kernel,
                    stem_stride=self.stem_stride, kernel=self.kernel, pool=self.pool)
-    check_channels(self.channels)
+    checks.positive_integers("channels", self.channels)
     check_momentum(self.bn_momentum)
     super().__post_init__()
 

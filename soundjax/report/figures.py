@@ -1,36 +1,13 @@
-"""Figures (matplotlib, headless) and Markdown pieces that experiments write into a workdir, and
-the HTML page of a workdir (`write_html_report`, from `soundjax.report_html`).
+"""Figures (matplotlib, headless) that experiments write into a workdir."""
 
-Rebuild the page of an existing workdir with `python -m soundjax.report WORKDIR`.
-"""
-
-import json
 import os
-import sys
-from typing import Any, Mapping, Sequence, Tuple
+from typing import Mapping, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use("Agg")  # Experiments run on servers without a display.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
-
-from soundjax.report_html import write_html_report  # pylint: disable=g-import-not-at-top
-
-
-def write_json(path: str, payload: Any) -> None:
-  """Writes `payload` as indented JSON (numpy scalars and arrays become plain numbers/lists)."""
-  with open(path, "w") as file:
-    json.dump(payload, file, indent=2, default=lambda value: np.asarray(value).tolist())
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-  """A GitHub-flavoured Markdown table; floats are printed with 3 decimals."""
-  def cell(value):
-    return f"{value:.3f}" if isinstance(value, (float, np.floating)) else str(value)
-  lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-  lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-  return "\n".join(lines)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: str,
@@ -121,17 +98,3 @@ def plot_spectrograms(images: Sequence[Sequence[np.ndarray]], path: str, *,
   figure.tight_layout()
   figure.savefig(path, dpi=100)
   plt.close(figure)
-
-
-def main(argv: Sequence[str]) -> None:
-  """`python -m soundjax.report WORKDIR`: (re)writes `WORKDIR/report.html`, prints its path."""
-  if len(argv) != 2:
-    sys.exit("usage: python -m soundjax.report WORKDIR")
-  try:
-    print(write_html_report(argv[1]))
-  except FileNotFoundError as error:
-    sys.exit(f"soundjax.report: error: {error}")
-
-
-if __name__ == "__main__":
-  main(sys.argv)

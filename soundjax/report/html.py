@@ -11,8 +11,8 @@ import html
 import os
 import posixpath
 import re
-from typing import Callable, Dict, List, Sequence, Set
 import urllib.parse
+from typing import Callable, Dict, List, Sequence, Set
 
 REPORT_NAME = "report.html"
 IMAGE_EXTENSIONS = (".png",)  # What `soundjax.report` saves.

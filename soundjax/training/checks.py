@@ -1,47 +1,36 @@
-"""Checks of a config before anything runs: a bad value fails at start, naming its field."""
+"""Checks of a training config before anything runs: a bad value fails at start, naming its field.
+
+The checks of dataset, front-end and model fields live here, above the registries they consult
+(`data.builders.BUILDERS`, `frontend.log_mel`, `models.MODELS`), so experiments reuse them.
+"""
 
 from typing import Any
 
 import ml_collections
 import optax
 
-from soundjax import frontend, losses, model_selection, models
+from soundjax import frontend, losses, models
+from soundjax.checks import config_field, is_number, require, require_choice
 from soundjax.data.builders import BUILDERS
-
-
-class ConfigError(ValueError):
-  """A config value that cannot work; the message names the field."""
-
-
-def require(condition: bool, field: str, message: str) -> None:
-  """Raises `ConfigError("config.<field> <message>")` unless `condition` holds."""
-  if not condition:
-    raise ConfigError(f"config.{field} {message}")
+from soundjax.training import selection
 
 
 def _positive(config: ml_collections.ConfigDict, prefix: str, *names: str) -> None:
   for name in names:
     value = config[name]
-    require(value > 0, f"{prefix}.{name}", f"must be positive, got {value}.")
-
-
-def _reraise(field: str, error: Exception) -> None:
-  raise ConfigError(f"config.{field}: {error}") from error
+    require(is_number(value) and value > 0, f"{prefix}.{name}", f"must be positive, got {value!r}.")
 
 
 def check_data(config: ml_collections.ConfigDict, prefix: str = "data") -> None:
   """Dataset name, builder settings and clip length."""
-  require(config.name in BUILDERS, f"{prefix}.name",
-          f"is {config.name!r}; known datasets: {sorted(BUILDERS)}.")
+  require_choice(config.name, BUILDERS, f"{prefix}.name", "datasets")
   make_config = BUILDERS[config.name][1]
   settings = dict(config.get("settings", {}))
   require(make_config is not None or not settings, f"{prefix}.settings",
           f"must be empty: {config.name} takes no settings.")
   if make_config is not None:
-    try:
+    with config_field(f"{prefix}.settings"):
       make_config(**settings)
-    except (TypeError, ValueError) as error:
-      _reraise(f"{prefix}.settings", error)
   if config.get("num_samples") is not None:
     _positive(config, prefix, "num_samples")
 
@@ -50,16 +39,18 @@ def check_frontend(config: Any, prefix: str = "frontend") -> None:
   """Front-end settings, by building the front end (which validates every argument)."""
   if not config:
     return
-  try:
+  with config_field(prefix):
     frontend.log_mel(**config)
-  except (TypeError, ValueError) as error:
-    _reraise(prefix, error)
 
 
 def check_model(config: ml_collections.ConfigDict, prefix: str = "model") -> None:
   """Model name."""
-  require(config.name in models.MODELS, f"{prefix}.name",
-          f"is {config.name!r}; known models: {sorted(models.MODELS)}.")
+  require_choice(config.name, models.MODELS, f"{prefix}.name", "models")
+
+
+def check_loss(name: str, field: str = "loss") -> None:
+  """Loss name."""
+  require_choice(name, losses.LOGIT_LOSSES, field, "losses")
 
 
 def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> None:
@@ -84,8 +75,7 @@ def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> Non
   require(devices is None or devices >= 1, f"{prefix}.num_devices",
           f"must be at least 1 (or None for every device), got {devices}.")
   metric = config.get("select_metric", "loss")
-  require(metric in model_selection.METRICS, f"{prefix}.select_metric",
-          f"is {metric!r}; known metrics: {sorted(model_selection.METRICS)}.")
+  require_choice(metric, selection.METRICS, f"{prefix}.select_metric", "metrics")
 
 
 def check_classifier(config: ml_collections.ConfigDict) -> None:
@@ -95,6 +85,5 @@ def check_classifier(config: ml_collections.ConfigDict) -> None:
   check_data(config.data)
   check_frontend(config.get("frontend"))
   check_model(config.model)
-  require(config.loss in losses.LOGIT_LOSSES, "loss",
-          f"is {config.loss!r}; known losses: {sorted(losses.LOGIT_LOSSES)}.")
+  check_loss(config.loss)
   check_train(config.train)

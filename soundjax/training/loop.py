@@ -16,13 +16,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 import tqdm
 from flax.training import train_state
 from jax.sharding import Mesh
 
-from soundjax import config_checks, data, frontend, losses, model_selection, models, sharding
-from soundjax.metric_writer import MetricWriter
+from soundjax import checks, data, frontend, losses, models, parallel
+from soundjax.training import selection
+from soundjax.training.checkpoint import checkpoint_manager
+from soundjax.training.checks import check_classifier
+from soundjax.training.writer import MetricWriter
+from soundjax.types import FrontEnd, LogitsFn, LossFn
 
 
 class TrainState(train_state.TrainState):
@@ -39,18 +42,18 @@ class TrainState(train_state.TrainState):
 class Task:
   """What is trained: a model, the front end in front of it (or None) and the loss name."""
   model: nn.Module
-  frontend: Optional[losses.FrontEnd]
+  frontend: Optional[FrontEnd]
   loss: str
 
   def features(self, x: jax.Array) -> jax.Array:
     """Batched model input: the front end applied per example, or `x` itself."""
     return jax.vmap(self.frontend)(x) if self.frontend is not None else x
 
-  def logits_fn(self) -> losses.LogitsFn:
+  def logits_fn(self) -> LogitsFn:
     """Per-example `(variables, x) -> logits` in inference mode, front end included."""
     return losses.model_logits(self.model, frontend=self.frontend)
 
-  def loss_fn(self) -> losses.LossFn:
+  def loss_fn(self) -> LossFn:
     """Per-example `(variables, x, y) -> loss` in inference mode: what transforms differentiate."""
     return losses.per_example_loss(self.logits_fn(), self.loss)
 
@@ -126,17 +129,17 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
   Each batch is split over the devices of `mesh` (default: every local device).
   """
   predict_logits = predict_logits or make_predict(task)
-  mesh = mesh or sharding.batch_mesh()
-  variables = sharding.replicate(variables, mesh)
+  mesh = mesh or parallel.batch_mesh()
+  variables = parallel.replicate(variables, mesh)
   loss_on_logits, predict = losses.loss_on_logits(task.loss)
   labels, logits, size = [], [], None
   for batch in batches:
     count = len(batch["y"])
     # Pad every batch to the first one's size (rounded up to a multiple of the device count):
     # one compiled shape for all batches.
-    size = size or sharding.round_up(count, mesh)
+    size = size or parallel.round_up(count, mesh)
     x = np.pad(batch["x"], [(0, size - count)] + [(0, 0)] * (batch["x"].ndim - 1))
-    logits.append(np.asarray(predict_logits(variables, sharding.shard_batch(x, mesh)))[:count])
+    logits.append(np.asarray(predict_logits(variables, parallel.shard_batch(x, mesh)))[:count])
     labels.append(batch["y"])
   labels, logits = np.concatenate(labels), np.concatenate(logits)
   predictions = np.asarray(predict(logits))
@@ -152,21 +155,13 @@ def training_mesh(settings: ml_collections.ConfigDict) -> Mesh:
     ConfigError: fewer devices than `num_devices`, or a batch size they cannot split evenly.
   """
   devices, wanted = jax.local_devices(), settings.get("num_devices")
-  config_checks.require(wanted is None or wanted <= len(devices), "train.num_devices",
+  checks.require(wanted is None or wanted <= len(devices), "train.num_devices",
                         f"is {wanted}, but this machine has {len(devices)} local device(s).")
-  mesh = sharding.batch_mesh(devices[:wanted])
-  config_checks.require(settings.batch_size % mesh.size == 0, "train.batch_size",
+  mesh = parallel.batch_mesh(devices[:wanted])
+  checks.require(settings.batch_size % mesh.size == 0, "train.batch_size",
                         f"is {settings.batch_size}, which {mesh.size} devices cannot split "
                         "evenly; use a multiple of the device count (or set train.num_devices).")
   return mesh
-
-
-def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
-  """Keeps the last `keep_checkpoints` states, saved every `checkpoint_every` steps."""
-  return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, "checkpoints")),
-      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
-                                           save_interval_steps=config.checkpoint_every))
 
 
 @dataclasses.dataclass
@@ -216,14 +211,13 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   Raises:
     ConfigError: `config.train.select_on` names a split the dataset lacks.
   """
-  builder = builder or data.prepare(config.data.name, data_dir=config.data.data_dir,
-                                    manual_dir=config.data.get("manual_dir"),
-                                    **config.data.get("settings", {}))
+  check_classifier(config)
+  builder = builder or data.prepare_config(config.data)
   settings, num_samples = config.train, config.data.get("num_samples")
   select_on, metric = settings.get("select_on"), settings.get("select_metric", "loss")
   if select_on is not None:
     splits = sorted(builder.info.splits)
-    config_checks.require(select_on in splits, "train.select_on",
+    checks.require(select_on in splits, "train.select_on",
                           f"is {select_on!r}, a split {builder.name} lacks; it has {splits}.")
   mesh = training_mesh(settings)
   os.makedirs(workdir, exist_ok=True)
@@ -235,14 +229,14 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   # XLA's RngBitGenerator compiles ~4x faster than threefry for the many initialisers of a model.
   init_key = jax.random.key(config.seed, impl="rbg")
   state = create_state(task, make_optimizer(settings), stream[0]["x"], init_key)
-  best = model_selection.start(state) if select_on is not None else None
+  best = selection.start(state) if select_on is not None else None
 
   manager = checkpoint_manager(workdir, settings)
   if manager.latest_step() is not None:
-    state, best = model_selection.restore(manager, manager.latest_step(), state,
+    state, best = selection.restore(manager, manager.latest_step(), state,
                                           selecting=best is not None)
   # Data parallel: the state on every device, each batch split over them (see `sharding`).
-  state = sharding.replicate(state, mesh)
+  state = parallel.replicate(state, mesh)
   start = int(state.step)
   writer = MetricWriter(workdir, start_step=start)
   eval_batches = {split: data.batches(builder, split, batch_size=settings.eval_batch_size,
@@ -254,7 +248,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   batches = stream.slice(slice(start, settings.num_steps)).to_iter_dataset()
   for step, batch in zip(tqdm.trange(start + 1, settings.num_steps + 1, desc="train",
                                      initial=start, total=settings.num_steps), batches):
-    state, scalars = train_step(state, *sharding.shard_batch((batch["x"], batch["y"]), mesh),
+    state, scalars = train_step(state, *parallel.shard_batch((batch["x"], batch["y"]), mesh),
                                 dropout_key)
     if step % settings.log_every == 0 or step == settings.num_steps:
       writer.write(step, "train", jax.device_get(scalars))
@@ -262,8 +256,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       result = evaluate(task, state.variables, eval_batches[split], predict_logits, mesh)
       writer.write(step, split, {k: result[k] for k in ("loss", "accuracy")})
       if split == select_on:
-        best = model_selection.update(best, state, step, result[metric], metric)
-    manager.save(step, args=model_selection.save_args(state, best),
+        best = selection.update(best, state, step, result[metric], metric)
+    manager.save(step, args=selection.save_args(state, best),
                  force=step == settings.num_steps)
   manager.wait_until_finished()
   manager.close()

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from soundjax import checks
+
 # Metric name -> +1 when lower is better, -1 when higher is better.
 METRICS = {"loss": 1.0, "accuracy": -1.0}
 
@@ -84,9 +86,8 @@ def restore(manager: ocp.CheckpointManager, step: int, state: Any,
     ConfigError: the checkpoint was saved by a run that did (or did not) select a model while this
       one does not (or does).
   """
-  from soundjax import config_checks  # pylint: disable=g-import-not-at-top  (it imports us)
   saved = os.path.isdir(os.path.join(str(manager.directory), str(step), "selection"))
-  config_checks.require(
+  checks.require(
       saved == selecting, "train.select_on",
       f"is {'unset' if saved else 'set'}, but the checkpoint of step {step} in "
       f"{manager.directory} was saved {'with' if saved else 'without'} model selection; resume "

@@ -13,8 +13,18 @@ import pytest
 
 from soundjax import attacks
 from soundjax.metrics import perturbation
-from test_attacks import CLASSES, LINEAR_LOSS, batch, batched, linear_logits, linear_params
-from test_attacks import mlp_logits, mlp_params, predict, sizes
+from tests.toys import (
+  CLASSES,
+  LINEAR_LOSS,
+  batch,
+  batched,
+  linear_logits,
+  linear_params,
+  mlp_logits,
+  mlp_params,
+  predict,
+  sizes,
+)
 
 SIZE = 8  # examples per batch in this file; every compiled attack sees this one shape
 

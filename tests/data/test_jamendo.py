@@ -12,7 +12,7 @@ from soundjax import data
 from soundjax.data import excerpts
 from soundjax.data.builders import jamendo
 from soundjax.experiments import occlusion
-from soundjax.metrics import detection
+from soundjax.metrics import frame_detection
 
 RATE = 22050
 SONGS = {"train": ["a.ogg", "b.wav"], "valid": ["c.wav"], "test": ["d.wav"]}
@@ -129,7 +129,7 @@ def test_occlusion_experiment_scores_detection_on_the_corpus(dirs, tmp_path):
   with open(tmp_path / "results.json") as file:
     results = json.load(file)["tasks"]["singing_voice"]
   assert results["metric"] == "f1" and results["num_examples"] == 40  # One test song.
-  assert results["models"][0]["threshold"] in detection.THRESHOLDS
+  assert results["models"][0]["threshold"] in frame_detection.THRESHOLDS
   sweep = results["mean"]["methods"]["gradient"]["sweep"]
   for name in ("f1", "auroc", "error", "precision", "recall", "specificity", "loss_fell"):
     assert np.shape(sweep[name]) == (1, 2, 1)

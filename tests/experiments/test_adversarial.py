@@ -16,13 +16,13 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import TINY_SYNTH
 from configs import adversarial as adversarial_config
-from soundjax import attacks, metric_writer, models
-from soundjax.config_checks import ConfigError
+from soundjax import attacks, models, training
+from soundjax.checks import ConfigError
 from soundjax.experiments import adversarial
-from soundjax.experiments import adversarial_setup as setup
+from soundjax.experiments.adversarial import evaluate, setup
 from soundjax.metrics import classification
+from tests.toys import TINY_SYNTH
 
 SETTINGS = hypothesis.settings(max_examples=15, deadline=None)
 NUM_EXAMPLES = 1
@@ -115,10 +115,10 @@ def test_rerun_restores_models_without_training(five_model_run, tmp_path):
   config = config.copy_and_resolve_references()
   config.models = {"vgg": config.models.vgg}
   model_dir = os.path.join(workdir, "models", "vgg")
-  rows = metric_writer.read_metrics(model_dir)
+  rows = training.read_metrics(model_dir)
   checkpoints = sorted(os.listdir(os.path.join(model_dir, "checkpoints")))
   again = adversarial.run(config, workdir)
-  assert metric_writer.read_metrics(model_dir) == rows  # no training step was logged again
+  assert training.read_metrics(model_dir) == rows  # no training step was logged again
   assert sorted(os.listdir(os.path.join(model_dir, "checkpoints"))) == checkpoints
   assert again["models"]["vgg"] == first["models"]["vgg"]
   # FGSM is deterministic, so the restored model gives the same figures.
@@ -209,13 +209,13 @@ def test_transfer_matrix_counts_only_clips_the_column_model_got_right():
   def victim(name, clean_pred, fooled_pred):
     # Predicts `fooled_pred` on adversarial clips (marked by a 1 in column 0), else `clean_pred`.
     predict = lambda x: one_hot(np.where(x[:, 0] > 0, fooled_pred, clean_pred))
-    return adversarial.Victim(name=name, result=None, predict=predict,
+    return evaluate.Victim(name=name, result=None, predict=predict,
                               clean_probs=one_hot(clean_pred))
 
   victims = [victim("right", [0, 1, 0, 1], [1, 1, 1, 1]),  # fooled on clips 0 and 2
              victim("wrong", [1, 0, 1, 0], [0, 1, 0, 1])]  # never right when clean
   adv = {v.name: np.ones((4, 3)) for v in victims}
-  matrix = adversarial.transfer_matrix(victims, adv, y)
+  matrix = evaluate.transfer_matrix(victims, adv, y)
   assert matrix == [[0.5, None], [0.5, None]]
 
 
@@ -225,7 +225,7 @@ def test_attack_metrics_on_known_perturbations():
   x_adv[:, 0] += 0.5
   clean = np.array([[0.9, 0.1], [0.2, 0.8]])
   adv = np.array([[0.3, 0.7], [0.1, 0.9]])
-  figures = adversarial.attack_metrics(x, x_adv, np.array([0, 1]), None, clean, adv,
+  figures = evaluate.attack_metrics(x, x_adv, np.array([0, 1]), None, clean, adv,
                                        targeted_confidence=0.975)
   assert figures["success_rate"] == 0.5 and figures["success_rate_clean_correct"] == 0.5
   assert figures["confident_success_rate"] == 0.5  # p(true) = 0.3 < 1/2

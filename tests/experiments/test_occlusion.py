@@ -11,15 +11,17 @@ import numpy as np
 import optax
 import PIL.Image
 import pytest
-from ml_collections.config_flags import config_path
 import tensorflow_datasets as tfds
+from ml_collections.config_flags import config_path
 
 from configs import common
 from configs import occlusion as occlusion_config
 from soundjax import attribution, data
-from soundjax.config_checks import ConfigError
-from soundjax.experiments import occlusion, occlusion_checks
-from soundjax.metrics import detection
+from soundjax.checks import ConfigError
+from soundjax.experiments import occlusion
+from soundjax.experiments.occlusion import checks as occlusion_checks
+from soundjax.experiments.occlusion import evaluate
+from soundjax.metrics import frame_detection
 
 
 def tiny_config(data_dir, settings):
@@ -85,9 +87,9 @@ def test_evaluator_cells_equal_a_direct_occlude_loop():
   settings.update(fractions=(0.3, 0.99), curve_fractions=(0.0, 0.5, 1.0), cell_batch_size=5)
   statistics = {"mean": 0.1, "std": 0.9, "min": -2.5, "max": 2.0}
   method = attribution.smoothgrad(attribution.gradient(linear_loss), stddev=0.5, num_samples=3)
-  out = occlusion.make_evaluator(method, linear_loss, linear_logits, settings,
+  out = evaluate.make_evaluator(method, linear_loss, linear_logits, settings,
                                  statistics)(params, xs, ys, keys)
-  replacements = [occlusion.make_replacement(n, statistics) for n in settings.replacements]
+  replacements = [evaluate.make_replacement(n, statistics) for n in settings.replacements]
   for i in range(2):
     method_key, *fill_keys = jax.random.split(jax.random.wrap_key_data(keys[i]),
                                               1 + len(replacements))
@@ -109,12 +111,12 @@ def test_detection_scorer_filters_each_song_then_scores():
                                       "loss": "sigmoid_binary_cross_entropy"})
   rng = np.random.default_rng(1)
   recording = np.array([0] * 6 + [1] * 5)
-  examples = occlusion.Examples(np.zeros((11, 2)), rng.integers(0, 2, 11), recording)
+  examples = evaluate.Examples(np.zeros((11, 2)), rng.integers(0, 2, 11), recording)
   logits = rng.standard_normal((11, 2, 1))
-  scores = occlusion.scorer(config, examples, threshold=0.4)(logits)
+  scores = evaluate.scorer(config, examples, threshold=0.4)(logits)
   probabilities = 1 / (1 + np.exp(-logits[:, 1, 0]))
-  filtered = detection.median_filter([probabilities[:6], probabilities[6:]], 3)
-  expected = detection.evaluate(np.concatenate(filtered), examples.y, 0.4)
+  filtered = frame_detection.median_filter([probabilities[:6], probabilities[6:]], 3)
+  expected = frame_detection.evaluate(np.concatenate(filtered), examples.y, 0.4)
   assert scores["f1"].shape == (2,)
   assert scores["f1"][1] == pytest.approx(expected["f1"])
   assert scores["auroc"][1] == pytest.approx(expected["auroc"])
@@ -140,12 +142,12 @@ def test_bad_config_values_raise_naming_the_field(tmp_path, field, value, match)
 
 def test_every_checked_method_and_replacement_can_be_built():
   settings = occlusion_config.get_config("").attribution
-  settings.methods = occlusion_checks.METHODS
+  settings.methods = tuple(attribution.METHODS)
   statistics = {"mean": 0.1, "std": 0.9, "min": -2.5, "max": 2.0}
-  methods = occlusion.make_methods(settings, linear_loss, statistics)
-  assert tuple(methods) == occlusion_checks.METHODS and all(map(callable, methods.values()))
-  for name in occlusion_checks.REPLACEMENTS:
-    assert callable(occlusion.make_replacement(name, statistics))
+  methods = evaluate.make_methods(settings, linear_loss, statistics)
+  assert tuple(methods) == tuple(attribution.METHODS) and all(map(callable, methods.values()))
+  for name in occlusion_config.REPLACEMENTS:
+    assert callable(evaluate.make_replacement(name, statistics))
 
 
 def test_every_variant_passes_the_checks():

@@ -61,7 +61,8 @@ def signals(sample_rate, samples):
 ], ids=lambda c: "{sample_rate}-{n_fft}-{hop_length}-{n_mels}".format(**c))
 def test_log_mel_matches_librosa(config):
   named = signals(config["sample_rate"], config["sample_rate"] // 2)
-  features = jax.jit(jax.vmap(frontend.log_mel(**config)))(jnp.asarray(np.stack(list(named.values()))))
+  batch = jnp.asarray(np.stack(list(named.values())))
+  features = jax.jit(jax.vmap(frontend.log_mel(**config)))(batch)
   for (name, y), got in zip(named.items(), np.asarray(features)):
     want = reference(y, **config)
     assert got.shape == want.shape, name

@@ -12,7 +12,8 @@ import pytest
 import soundfile
 
 from soundjax import report
-from soundjax.report_html import markdown_to_html
+from soundjax.report import __main__ as report_cli
+from soundjax.report.html import markdown_to_html
 
 VOID = {"meta", "img", "br", "hr", "link", "source"}
 TOP = """# Results <draft>
@@ -129,9 +130,9 @@ def test_workdir_without_results_raises_naming_it(tmp_path):
 
 
 def test_module_entry_point_rebuilds_the_page(workdir, capsys):
-  report.main(["soundjax.report", str(workdir)])
+  report_cli.main(["soundjax.report", str(workdir)])
   assert capsys.readouterr().out.strip() == str(workdir / "report.html")
   with pytest.raises(SystemExit, match="No results"):
-    report.main(["soundjax.report", str(workdir / "wav")])
+    report_cli.main(["soundjax.report", str(workdir / "wav")])
   with pytest.raises(SystemExit, match="usage"):
-    report.main(["soundjax.report"])
+    report_cli.main(["soundjax.report"])

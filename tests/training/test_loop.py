@@ -11,17 +11,16 @@ import types
 
 import flax.linen as nn
 import hypothesis
-from hypothesis import strategies as st
 import jax
 import numpy as np
 import optax
 import pytest
+from hypothesis import strategies as st
 
 from configs import common
-from conftest import TINY_SYNTH
-from soundjax import config_checks, losses, metric_writer, train
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from soundjax import checks, data, losses, training
+from soundjax.training import loop as train
+from tests.toys import REPO, TINY_SYNTH
 
 
 def tiny_config(data_dir, settings, **train_overrides):
@@ -45,7 +44,7 @@ def test_train_logs_checkpoints_and_evaluates(tiny_data_dir, tiny_synth_settings
   workdir = str(tmp_path / "run")
   result = train.train(tiny_config(tiny_data_dir, tiny_synth_settings), workdir)
   assert int(result.state.step) == 12
-  rows = metric_writer.read_metrics(workdir)
+  rows = training.read_metrics(workdir)
   assert [r["step"] for r in rows if r["split"] == "train"] == [2, 4, 6, 8, 10, 12]
   assert [r["step"] for r in rows if r["split"] == "test"] == [6, 12]
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "8"]
@@ -58,7 +57,7 @@ def test_train_logs_checkpoints_and_evaluates(tiny_data_dir, tiny_synth_settings
 def test_training_lowers_the_loss(tiny_data_dir, tiny_synth_settings, tmp_path):
   config = tiny_config(tiny_data_dir, tiny_synth_settings, num_steps=30, learning_rate=3e-3)
   train.train(config, str(tmp_path))
-  losses = [r["loss"] for r in metric_writer.read_metrics(str(tmp_path)) if r["split"] == "train"]
+  losses = [r["loss"] for r in training.read_metrics(str(tmp_path)) if r["split"] == "train"]
   assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
 
 
@@ -114,7 +113,7 @@ def test_sigkill_then_rerun_ends_exactly_like_an_uninterrupted_run(
   whole = str(tmp_path / "whole")
   subprocess.run(_cli(whole, tiny_data_dir, tiny_synth_settings, num_steps), cwd=REPO,
                  env=_DETERMINISTIC, check=True, capture_output=True)
-  assert metric_writer.read_metrics(killed) == metric_writer.read_metrics(whole)
+  assert training.read_metrics(killed) == training.read_metrics(whole)
   with open(os.path.join(killed, "results.json")) as a, open(
       os.path.join(whole, "results.json")) as b:
     first, second = json.load(a), json.load(b)
@@ -133,7 +132,7 @@ def test_make_optimizer_uses_the_named_optax_optimizer():
 
 def test_train_step_and_predict_compile_once(tiny_data_dir, tiny_synth_settings):
   config = tiny_config(tiny_data_dir, tiny_synth_settings)
-  builder = train.data.prepare("synth_events", data_dir=tiny_data_dir, **tiny_synth_settings)
+  builder = data.prepare("synth_events", data_dir=tiny_data_dir, **tiny_synth_settings)
   task = train.build_task(config, train.data.num_classes(builder))
   stream = train.data.batches(builder, "train", batch_size=8, shuffle=True, num_epochs=None,
                               drop_remainder=True)
@@ -238,7 +237,7 @@ def _selecting_config(data_dir, settings):
 def selected_run(tiny_data_dir, tmp_path_factory):
   """An uninterrupted 12-step run that selects on "valid" (checkpoints 8 and 12 kept)."""
   settings = dict(TINY_SYNTH)
-  builder = _WithValid(train.data.prepare("synth_events", data_dir=tiny_data_dir, **settings))
+  builder = _WithValid(data.prepare("synth_events", data_dir=tiny_data_dir, **settings))
   workdir = str(tmp_path_factory.mktemp("selected") / "whole")
   config = _selecting_config(tiny_data_dir, settings)
   return config, builder, workdir, train.train(config, workdir, builder=builder)
@@ -246,7 +245,7 @@ def selected_run(tiny_data_dir, tmp_path_factory):
 
 def test_selection_returns_the_best_validated_state_not_the_last(selected_run):
   _, _, workdir, result = selected_run
-  rows = metric_writer.read_metrics(workdir)
+  rows = training.read_metrics(workdir)
   valid = {r["step"]: r["loss"] for r in rows if r["split"] == "valid"}
   assert sorted(valid) == [2, 4, 6, 8, 10, 12]
   best = min(valid, key=valid.get)
@@ -262,27 +261,27 @@ def test_selection_returns_the_best_validated_state_not_the_last(selected_run):
 
 def test_selection_survives_a_kill_and_a_rerun_after_the_end(selected_run, tmp_path):
   config, builder, whole, result = selected_run
-  rows = metric_writer.read_metrics(whole)
+  rows = training.read_metrics(whole)
   killed = str(tmp_path / "killed")
   shutil.copytree(whole, killed)
   # Killed after step 8's checkpoint: steps 10 and 12 are trained, evaluated and logged again,
   # and only checkpoint 8 (whose best state is step 6's) tells the new run what came before.
   shutil.rmtree(os.path.join(killed, "checkpoints", "12"))
   resumed = train.train(config, killed, builder=builder)
-  assert metric_writer.read_metrics(killed) == rows
+  assert training.read_metrics(killed) == rows
   assert int(resumed.state.step) == int(result.state.step)
   for a, b in zip(_leaves(result.state), _leaves(resumed.state)):
     np.testing.assert_array_equal(a, b)
   assert resumed.evaluation["loss"] == result.evaluation["loss"]
   again = train.train(config, killed, builder=builder)  # Ended already: restores, trains nothing.
-  assert metric_writer.read_metrics(killed) == rows
+  assert training.read_metrics(killed) == rows
   assert int(again.state.step) == 6 and again.evaluation["loss"] == result.evaluation["loss"]
 
 
 def test_select_on_a_missing_split_fails_naming_the_splits(tiny_data_dir, tiny_synth_settings,
                                                          tmp_path):
   config = tiny_config(tiny_data_dir, tiny_synth_settings, select_on="valid")
-  with pytest.raises(config_checks.ConfigError,
+  with pytest.raises(checks.ConfigError,
                      match=r"config.train.select_on is 'valid', a split synth_events lacks; "
                            r"it has \['test', 'train'\]"):
     train.train(config, str(tmp_path / "run"))

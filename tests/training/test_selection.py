@@ -8,7 +8,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from soundjax import config_checks, model_selection
+from soundjax import checks
+from soundjax.training import selection as model_selection
 
 
 @pytest.mark.parametrize("score, best, metric, expected", [
@@ -65,7 +66,7 @@ def test_resuming_with_the_other_setting_fails_saying_so(tmp_path, saved_with_se
   manager.save(1, args=model_selection.save_args(_state(1), best))
   manager.wait_until_finished()
   word = "with" if saved_with_selection else "without"
-  with pytest.raises(config_checks.ConfigError,
+  with pytest.raises(checks.ConfigError,
                      match=f"config.train.select_on .* step 1 .* was saved {word} model selection"):
     model_selection.restore(_manager(tmp_path), 1, _state(0),
                             selecting=not saved_with_selection)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from soundjax.data import synthetic
+from soundjax.data.synthetic import events as synthetic
 
 
 @dataclasses.dataclass

@@ -9,13 +9,11 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from soundjax import attacks, config_checks, data, models
-from soundjax.config_checks import ConfigError, require
-from soundjax.losses import LogitsFn, LossFn
+from soundjax import attacks, data, models
+from soundjax.checks import ConfigError, require, require_choice
+from soundjax.training import checks as training_checks
+from soundjax.types import LogitsFn, LossFn
 
-# Attack factories of `soundjax.attacks` a config may name (the rest of that package is parts).
-ATTACKS = ("white_noise", "fgsm", "fgsm_snr", "bim", "pgd", "mi_fgsm", "deepfool",
-           "carlini_wagner_l2", "lbfgs")
 ALWAYS_TARGETED = ("lbfgs",)  # its `y` is the target class
 NEVER_TARGETED = ("deepfool", "white_noise")  # move away from the prediction / ignore `y`
 # All five victims read the waveform: log-mel models through `config.frontend`.
@@ -28,7 +26,7 @@ def _as_dict(value: Any) -> Dict[str, Any]:
 
 
 def victim_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  """The `soundjax.train.train` config of victim `name`: shared settings plus its own."""
+  """The `soundjax.training.train` config of victim `name`: shared settings plus its own."""
   spec = config.models[name]
   settings = ml_collections.ConfigDict(config.train.to_dict())
   settings.update(_as_dict(spec.get("train")))
@@ -48,7 +46,7 @@ def build_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: 
   """The attack `spec` names, closed over the loss or logits its factory takes.
 
   Args:
-    spec: `attack` (a name in `ATTACKS`), `targeted` and `kwargs` of the factory.
+    spec: `attack` (a name in `attacks.ATTACKS`), `targeted` and `kwargs` of the factory.
     logits_fn: per-example logits, for factories whose first argument is `logits_fn`.
     loss_fn: per-example loss, for factories whose first argument is `loss_fn` (negated by
       `attacks.targeted` when `spec.targeted`).
@@ -58,7 +56,7 @@ def build_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: 
   Returns:
     `attack(params, x, y, key) -> x_adv`, where `y` is the target of a targeted attack.
   """
-  factory = getattr(attacks, spec.attack)
+  factory = attacks.ATTACKS[spec.attack]
   parameters = inspect.signature(factory).parameters
   kwargs = {**_as_dict(spec.get("kwargs")), **overrides}
   if "bounds" in parameters:
@@ -89,8 +87,7 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
   require(len(config.attacks) > 0, "attacks", "must name at least one attack.")
   for label, spec in config.attacks.items():
     field = f"attacks.{label}"
-    require(spec.get("attack") in ATTACKS, f"{field}.attack",
-            f"is {spec.get('attack')!r}; known attacks: {', '.join(ATTACKS)}.")
+    require_choice(spec.get("attack"), attacks.ATTACKS, f"{field}.attack", "attacks")
     targeted = spec.get("targeted", False)
     require(not (targeted and spec.attack in NEVER_TARGETED), f"{field}.targeted",
             f"must be False: {spec.attack} is untargeted.")
@@ -105,7 +102,7 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
             f"must name an untargeted attack; {label!r} is targeted.")
   curve = config.robustness
   spec = config.attacks[curve.attack]
-  require(curve.param in inspect.signature(getattr(attacks, spec.attack)).parameters,
+  require(curve.param in inspect.signature(attacks.ATTACKS[spec.attack]).parameters,
           "robustness.param", f"is {curve.param!r}, which {spec.attack} does not take.")
   require(len(curve.levels) > 0, "robustness.levels", "must hold at least one value.")
   for value in curve.levels:
@@ -127,23 +124,23 @@ def _check_models(config: ml_collections.ConfigDict) -> None:
     rate = kwargs.get("sample_rate", config.frontend.sample_rate)
     require(rate == config.frontend.sample_rate, f"{field}.kwargs.sample_rate",
             f"is {rate}, but config.frontend.sample_rate is {config.frontend.sample_rate}.")
-    config_checks.check_train(victim_config(config, name).train, f"{field}.train")
+    training_checks.check_train(victim_config(config, name).train, f"{field}.train")
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises `ConfigError` naming the first field of `config` that cannot work."""
   require(isinstance(config.seed, int) and config.seed >= 0, "seed",
           f"must be a non-negative integer, got {config.seed!r}.")
-  config_checks.check_data(config.data)
+  training_checks.check_data(config.data)
   require(bool(config.get("frontend")), "frontend",
           "must be set: log-mel models and the spectrogram figures use it.")
-  config_checks.check_frontend(config.frontend)
+  training_checks.check_frontend(config.frontend)
   rate = config.data.settings.get("sample_rate", config.frontend.sample_rate)
   require(rate == config.frontend.sample_rate, "frontend.sample_rate",
           f"is {config.frontend.sample_rate}, but config.data.settings.sample_rate is {rate}.")
   require(config.loss == "softmax_cross_entropy", "loss",
           f"must be 'softmax_cross_entropy' (confidences are softmax), got {config.loss!r}.")
-  config_checks.check_train(config.train)
+  training_checks.check_train(config.train)
   _check_models(config)
   require(len(config.bounds) == 2 and config.bounds[0] < config.bounds[1], "bounds",
           f"must be (lo, hi) with lo < hi, got {config.bounds!r}.")

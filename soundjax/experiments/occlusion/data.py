@@ -10,9 +10,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from soundjax import batching, data, losses, train
+from soundjax import data, losses, parallel, training
 from soundjax.data import excerpts
 from soundjax.data.builders import jamendo
+from soundjax.types import LogitsFn, LossFn
 
 
 @dataclasses.dataclass
@@ -28,7 +29,7 @@ class PreparedTask:
   """A task ready to sweep.
 
   Attributes:
-    builder: what `train.train` reads (for detection, the excerpt view of the recordings).
+    builder: what `training.train` reads (for detection, the excerpt view of the recordings).
     task: the model, front end and loss.
     logits_fn: per-example `(variables, model_input) -> logits`: no front end, since the model
       input is what is occluded.
@@ -38,9 +39,9 @@ class PreparedTask:
     valid: the validation examples that tune the detection threshold (None otherwise).
   """
   builder: Any
-  task: train.Task
-  logits_fn: losses.LogitsFn
-  loss_fn: losses.LossFn
+  task: training.Task
+  logits_fn: LogitsFn
+  loss_fn: LossFn
   statistics: Dict[str, float]
   test: Examples
   valid: Optional[Examples]
@@ -51,10 +52,10 @@ class PreparedTask:
 
   def predict(self, variables, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Logits of model inputs, in chunks of `batch_size` (compiled once per task)."""
-    return batching.chunked(self._batched_logits, batch_size, variables)(x)
+    return parallel.chunked(self._batched_logits, batch_size, variables)(x)
 
 
-def _batched_features(task: train.Task, batches):
+def _batched_features(task: training.Task, batches):
   """Yields `(model inputs, labels)` of each batch: the front end (if any) applied once."""
   features = jax.jit(task.features)
   for batch in batches:
@@ -69,7 +70,7 @@ def _excerpt_examples(builder: excerpts.Excerpts, split: str, frames: int) -> Ex
                   np.asarray([r["label"] for r in records], np.int32), recording)
 
 
-def input_statistics(task: train.Task, builder, config: ml_collections.ConfigDict) -> Dict:
+def input_statistics(task: training.Task, builder, config: ml_collections.ConfigDict) -> Dict:
   """Mean, std, min and max of the model input over (a shuffled prefix of) the training split."""
   batch_size = 256
   stream = data.batches(builder, "train", batch_size=batch_size, shuffle=True,
@@ -90,13 +91,12 @@ def input_statistics(task: train.Task, builder, config: ml_collections.ConfigDic
 
 def prepare_task(config: ml_collections.ConfigDict) -> PreparedTask:
   """Prepares the data (excerpt view for detection), the task, statistics and examples."""
-  builder = data.prepare(config.data.name, data_dir=config.data.data_dir,
-                         manual_dir=config.data.get("manual_dir"), **config.data.settings)
+  builder = data.prepare_config(config.data)
   if config.metric == "detection":
     builder = excerpts.Excerpts(builder, length=config.excerpt_frames,
                                 pad_value=float(np.log(jamendo.LOG_FLOOR)),
                                 class_names=("nosing", "sing"))
-  task = train.build_task(config, data.num_classes(builder))
+  task = training.build_task(config, data.num_classes(builder))
   logits_fn = losses.model_logits(task.model)
   loss_fn = losses.per_example_loss(logits_fn, config.loss)
   statistics = input_statistics(task, builder, config)

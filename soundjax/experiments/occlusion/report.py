@@ -5,10 +5,10 @@ import os
 from typing import Any, Dict, List
 
 import jax
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import numpy as np
 
 from soundjax import attribution, report  # report selects the headless backend first.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 # Labels of the config's method names (the paper's names in brackets); no '|', it splits tables.
 LABELS = {"abs_gradient": "abs grad (abs_grad)", "gradient": "grad (grad_orig)",

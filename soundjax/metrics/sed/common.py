@@ -8,14 +8,12 @@ recall are NaN on a zero denominator, and the class-wise averages are NaN-means 
 
 import math
 import warnings
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from soundjax.metrics.sed_matching import Events
-
-Event = Tuple[float, float, str]
-EventLists = Union[Mapping[str, Sequence[Event]], Sequence[Sequence[Event]]]
+from soundjax.metrics.sed.matching import Events
+from soundjax.types import Event, EventLists
 
 EPS = float(np.spacing(1))
 

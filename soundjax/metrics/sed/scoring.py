@@ -1,8 +1,8 @@
-"""Sound event detection metrics equal to sed_eval 0.2.1's, and frame-to-event decoding.
+"""Event- and segment-based sound event detection metrics equal to sed_eval 0.2.1's.
 
 `event_based` and `segment_based` reproduce `sed_eval.sound_event.EventBasedMetrics` and
 `SegmentBasedMetrics` evaluated file by file (per-file counts summed, then the figures), quirks
-included (see `sed_common`). Events are `(onset, offset, label)` in seconds, grouped per file as
+included (see `sed.common`). Events are `(onset, offset, label)` in seconds, grouped per file as
 `{filename: [event, ...]}` or as a list of per-file lists.
 
 Results flatten sed_eval's nested groups: our `["overall"]["precision"]` is sed_eval's
@@ -14,21 +14,14 @@ Host-side numpy: these run once on decoded events.
 """
 
 import math
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from soundjax.metrics.sed_common import (Event, EventLists, accuracies, counts, figures, prepare,
-                                         results)
-from soundjax.metrics.sed_matching import MATCHING_TYPES, Events, match_file
-
-
-def _check_number(value, name: str, *, positive: bool = False) -> float:
-  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-    raise ValueError(f"{name} must be a number, got {value!r}")
-  if not math.isfinite(value) or value < 0 or (positive and value == 0):
-    raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
-  return float(value)
+from soundjax import checks
+from soundjax.metrics.sed.common import accuracies, counts, figures, prepare, results
+from soundjax.metrics.sed.matching import MATCHING_TYPES, Events, match_file
+from soundjax.types import EventLists
 
 
 def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float = 0.2,
@@ -60,10 +53,8 @@ def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float
     >>> event_based(ref, est)["overall"]["f_measure"]
     0.5
   """
-  t_collar = _check_number(t_collar, "t_collar")
-  percentage_of_length = _check_number(percentage_of_length, "percentage_of_length")
-  if percentage_of_length > 1:
-    raise ValueError(f"percentage_of_length must be in [0, 1], got {percentage_of_length}")
+  t_collar = checks.nonnegative("t_collar", t_collar)
+  percentage_of_length = checks.fraction("percentage_of_length", percentage_of_length)
   if not (evaluate_onset or evaluate_offset):
     raise ValueError("evaluate_onset and evaluate_offset cannot both be False")
   if event_matching_type not in MATCHING_TYPES:
@@ -136,7 +127,7 @@ def segment_based(reference: EventLists, estimated: EventLists, *, time_resoluti
     >>> segment_based(ref, est)["overall"]["recall"]
     0.5
   """
-  time_resolution = _check_number(time_resolution, "time_resolution", positive=True)
+  time_resolution = checks.positive("time_resolution", time_resolution)
   labels, files = prepare(reference, estimated, labels)
   n = len(labels)
   tp, tn, fp, fn, sdi = (np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), np.zeros(n, int),
@@ -164,58 +155,3 @@ def segment_based(reference: EventLists, estimated: EventLists, *, time_resoluti
               **counts(Nref=nref[c], Nsys=nsys[c], Ntp=tp[c], Ntn=tn[c], Nfp=fp[c], Nfn=fn[c])}
       for c, label in enumerate(labels)}
   return results(overall, class_wise)
-
-
-def frames_to_events(activity: np.ndarray, *, hop_seconds: float, labels: Sequence[str],
-                     threshold: float = 0.5, min_duration: float = 0.0,
-                     min_gap: float = 0.0) -> List[Event]:
-  """Decodes a [frames, classes] probability or activity matrix into `(onset, offset, label)`.
-
-  A class is active in frames whose value is `>= threshold` (the SED papers' `prob_to_onehot`
-  rule); each run of active frames `[start, stop)` becomes the event `(start * hop_seconds, stop *
-  hop_seconds, label)`, as dcase_util's `DecisionEncoder.find_contiguous_regions` gives. Then,
-  per class and as dcase_util's `MetaDataContainer.process_events` does, events shorter than
-  `min_duration` are dropped and events separated by gaps `<= min_gap` are merged.
-
-  Args:
-    activity: [frames, classes] scores (or 0/1 or bools).
-    hop_seconds: seconds between frame starts (0.02 for 50 frames/s).
-    labels: one label per class column.
-    threshold: activity threshold.
-    min_duration: shortest event kept, seconds (0 keeps all).
-    min_gap: gaps up to this long, seconds, between same-class events are closed (0 closes none).
-
-  Returns:
-    The events sorted by onset, then class column.
-
-  Example:
-    >>> frames_to_events(np.array([[0.1], [0.9], [0.7], [0.2]]), hop_seconds=0.5, labels=["dog"])
-    [(0.5, 1.5, 'dog')]
-  """
-  activity = np.asarray(activity)
-  labels = list(labels)
-  if activity.ndim != 2 or activity.shape[1] != len(labels):
-    raise ValueError(f"activity must be [frames, {len(labels)} classes], got {activity.shape}")
-  if np.isnan(activity.astype(np.float64)).any():
-    raise ValueError("activity must not contain NaN")
-  hop_seconds = _check_number(hop_seconds, "hop_seconds", positive=True)
-  min_duration = _check_number(min_duration, "min_duration")
-  min_gap = _check_number(min_gap, "min_gap")
-  if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
-      or not math.isfinite(threshold)):
-    raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-  active = np.pad(activity >= threshold, ((1, 1), (0, 0))).T.astype(np.int8)
-  # Runs in class-major order, so starts and stops pair up and each class's runs are in time order.
-  change = np.diff(active, axis=1)
-  classes, starts = np.nonzero(change == 1)
-  stops = np.nonzero(change == -1)[1]
-  onsets, offsets = starts * hop_seconds, stops * hop_seconds
-  keep = offsets - onsets >= min_duration
-  classes, onsets, offsets = classes[keep], onsets[keep], offsets[keep]
-  # A new event begins at each class's first run and after each gap longer than min_gap.
-  first = np.ones(classes.size, bool)
-  first[1:] = (classes[1:] != classes[:-1]) | (onsets[1:] - offsets[:-1] > min_gap)
-  last = np.roll(first, -1)  # An event ends where the next begins; the last run ends the last.
-  classes, onsets, offsets = classes[first], onsets[first], offsets[last]
-  order = np.lexsort((classes, onsets))
-  return [(float(onsets[k]), float(offsets[k]), labels[classes[k]]) for k in order]

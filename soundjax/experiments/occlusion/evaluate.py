@@ -20,32 +20,28 @@ import ml_collections
 import numpy as np
 import scipy.special
 
-from soundjax import attribution, batching, losses, report, train
-from soundjax.experiments import occlusion_checks, occlusion_report
-from soundjax.experiments.occlusion_data import Examples, PreparedTask, prepare_task
-from soundjax.metrics import detection
+from soundjax import attribution, losses, parallel, report, training
+from soundjax.experiments.occlusion import report as occlusion_report
+from soundjax.experiments.occlusion.data import Examples, PreparedTask, prepare_task
+from soundjax.metrics import frame_detection
+from soundjax.types import Attribution, LossFn, Replacement
 
 
-def make_methods(settings: ml_collections.ConfigDict, loss_fn: losses.LossFn,
-                 statistics: Dict) -> Dict[str, attribution.Attribution]:
-  """The configured attribution methods, by config name."""
-  factories = {
-      "abs_gradient": lambda: attribution.abs_gradient(loss_fn),
-      "gradient": lambda: attribution.gradient(loss_fn),
-      "grad_x_input": lambda: attribution.grad_x_input(loss_fn),
-      "integrated_gradients": lambda: attribution.integrated_gradients(
-          loss_fn, baseline=statistics["mean"], num_steps=settings.ig_steps,
-          batch_size=settings.path_batch_size),
-      "smoothgrad": lambda: attribution.smoothgrad(
-          attribution.gradient(loss_fn), num_samples=settings.smoothgrad_samples,
-          stddev=settings.smoothgrad_noise * (statistics["max"] - statistics["min"]),
-          batch_size=settings.path_batch_size),
-      "random": attribution.random_attribution,
+def make_methods(settings: ml_collections.ConfigDict, loss_fn: LossFn,
+                 statistics: Dict) -> Dict[str, Attribution]:
+  """The configured attribution methods (`attribution.METHODS` names) with their settings."""
+  hyper_parameters = {
+      "integrated_gradients": dict(baseline=statistics["mean"], num_steps=settings.ig_steps,
+                                   batch_size=settings.path_batch_size),
+      "smoothgrad": dict(num_samples=settings.smoothgrad_samples,
+                         stddev=settings.smoothgrad_noise * (statistics["max"] - statistics["min"]),
+                         batch_size=settings.path_batch_size),
   }
-  return {name: factories[name]() for name in settings.methods}
+  return {name: attribution.method(name, loss_fn, **hyper_parameters.get(name, {}))
+          for name in settings.methods}
 
 
-def make_replacement(name: str, statistics: Dict) -> attribution.Replacement:
+def make_replacement(name: str, statistics: Dict) -> Replacement:
   """A replacement by config name, with the dataset statistics it needs."""
   values = {
       "mean": {"value": statistics["mean"]},
@@ -55,7 +51,7 @@ def make_replacement(name: str, statistics: Dict) -> attribution.Replacement:
   return attribution.replacement(name, **values.get(name, {}))
 
 
-def make_evaluator(method: attribution.Attribution, loss_fn, logits_fn,
+def make_evaluator(method: Attribution, loss_fn, logits_fn,
                    settings: ml_collections.ConfigDict, statistics: Dict):
   """Jitted `(variables, xs, ys, key_data) -> {"sweep", "curves", "attribution"}` for a batch
   (`key_data`: raw uint32 keys, so chunks can be sliced on the host). The attribution is
@@ -97,7 +93,7 @@ def scorer(config: ml_collections.ConfigDict, examples: Examples, threshold: Opt
   def detect(logits):
     probabilities = scipy.special.expit(logits[..., 0])
     cells = probabilities.shape[1:]
-    scores = [detection.evaluate(_smoothed(probabilities[(slice(None),) + cell], examples,
+    scores = [frame_detection.evaluate(_smoothed(probabilities[(slice(None),) + cell], examples,
                                            config.median_frames), labels, threshold)
               for cell in np.ndindex(cells)]
     return {name: np.reshape([s[name] for s in scores], cells) for name in scores[0]}
@@ -110,7 +106,7 @@ def _per_recording(values: np.ndarray, recording: np.ndarray) -> list:
 
 def _smoothed(probabilities: np.ndarray, examples: Examples, median_frames: int) -> np.ndarray:
   """Frame probabilities median-filtered within each recording, concatenated."""
-  return np.concatenate(detection.median_filter(
+  return np.concatenate(frame_detection.median_filter(
       _per_recording(probabilities, examples.recording), median_frames))
 
 
@@ -121,7 +117,7 @@ def tune_threshold(config, prepared: PreparedTask, variables) -> Optional[float]
     return None
   valid = prepared.valid
   logits = prepared.predict(variables, valid.x, config.attribution.example_batch_size)
-  return detection.tune_threshold(
+  return frame_detection.tune_threshold(
       _smoothed(scipy.special.expit(logits[:, 0]), valid, config.median_frames),
       np.concatenate(_per_recording(valid.y, valid.recording)))
 
@@ -153,7 +149,7 @@ def evaluate_model(config, prepared: PreparedTask, evaluators: Dict, variables, 
   results, maps = {"seed": seed, "threshold": threshold, "methods": {}}, {}
   for index, (name, evaluator) in enumerate(evaluators.items()):
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), index), len(test.y))
-    evaluate = batching.chunked(evaluator, settings.example_batch_size, variables)
+    evaluate = parallel.chunked(evaluator, settings.example_batch_size, variables)
     out = evaluate(test.x, test.y, np.asarray(jax.random.key_data(keys)))
     maps[name] = out.pop("attribution")[:settings.num_maps]
     summary = summarize_method(out, score, settings.curve_fractions)
@@ -175,7 +171,7 @@ def run_task(name: str, config: ml_collections.ConfigDict, workdir: str) -> Dict
     model_config = ml_collections.ConfigDict(config.to_dict())
     model_config.seed = config.seed + index
     tick = time.perf_counter()
-    trained = train.train(model_config, os.path.join(workdir, name, f"model_{index}"),
+    trained = training.train(model_config, os.path.join(workdir, name, f"model_{index}"),
                           builder=prepared.builder)
     tock = time.perf_counter()
     result, model_maps = evaluate_model(config, prepared, evaluators, trained.state.variables,
@@ -190,27 +186,4 @@ def run_task(name: str, config: ml_collections.ConfigDict, workdir: str) -> Dict
   occlusion_report.plot_task(name, results, prepared.test.x[:config.attribution.num_maps], maps,
                              occlusion_report.is_spectrogram(config),
                              report.ensure_dir(os.path.join(workdir, "figures")))
-  return results
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
-  """Runs every task of `config.tasks` and writes `results.json`, `summary.md` and figures.
-
-  Args:
-    config: see `configs/occlusion.py`.
-    workdir: output folder; models train in `<workdir>/<task>/model_<i>` and resume there.
-
-  Returns:
-    The results written to `results.json`.
-  """
-  occlusion_checks.check_config(config)
-  start = time.perf_counter()
-  tasks = {}
-  for name, task in config.tasks.items():
-    task_config = ml_collections.ConfigDict(task.to_dict())
-    task_config.update(seed=config.seed, num_models=config.num_models,
-                       attribution=config.attribution.to_dict())
-    tasks[name] = run_task(name, task_config, workdir)
-  results = {"tasks": tasks, "wall_seconds": time.perf_counter() - start}
-  occlusion_report.write(results, workdir)
   return results

@@ -31,11 +31,10 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from soundjax import data, report, train
-from soundjax.batching import chunked
-from soundjax.experiments import adversarial_report
-from soundjax.experiments import adversarial_setup as setup
+from soundjax import training
+from soundjax.experiments.adversarial import setup
 from soundjax.metrics import classification, perturbation
+from soundjax.parallel import chunked
 
 TRANSFER_RULE = (
     "matrix[row][column]: adversarial clips crafted by config.main_attack on the row model, "
@@ -48,7 +47,7 @@ TRANSFER_RULE = (
 class Victim:
   """A trained model, its batched probabilities and its probabilities on the clean clips."""
   name: str
-  result: train.TrainResult
+  result: training.TrainResult
   predict: Callable[[np.ndarray], np.ndarray]
   clean_probs: np.ndarray
 
@@ -70,7 +69,7 @@ class Victim:
 def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, builder,
                  x: np.ndarray) -> Victim:
   """Trains victim `name` in `workdir/models/<name>` (restoring it if trained already)."""
-  result = train.train(setup.victim_config(config, name), os.path.join(workdir, "models", name),
+  result = training.train(setup.victim_config(config, name), os.path.join(workdir, "models", name),
                        builder=builder)
   logits = jax.jit(jax.vmap(result.task.logits_fn(), in_axes=(None, 0)))
   predict = chunked(lambda variables, batch: classification.softmax(logits(variables, batch)),
@@ -78,7 +77,7 @@ def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, bui
   return Victim(name=name, result=result, predict=predict, clean_probs=predict(x))
 
 
-def _mean(values: np.ndarray, mask: Optional[np.ndarray] = None,
+def mean(values: np.ndarray, mask: Optional[np.ndarray] = None,
           reduce: Callable = np.mean) -> Optional[float]:
   values = np.asarray(values, np.float64)
   values = values if mask is None else values[mask]
@@ -104,19 +103,19 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray,
   adv_class = np.argmax(adv_probs, axis=-1)
   return {
       "num_examples": int(len(labels)),
-      "clean_accuracy": _mean(correct),
-      "success_rate": _mean(success),
-      "success_rate_clean_correct": _mean(success, correct),
-      "confident_success_rate": _mean(confident),
-      "snr_db_mean": _mean(snr, made),
-      "snr_db_median": _mean(snr, made, np.median),
-      "linf_mean": _mean(linf, made),
-      "l2_mean": _mean(l2, made),
-      "p_true_before": _mean(classification.class_probability(clean_probs, labels)),
-      "p_true_after": _mean(classification.class_probability(adv_probs, labels)),
-      "p_adv_class_after": _mean(classification.class_probability(adv_probs, adv_class)),
+      "clean_accuracy": mean(correct),
+      "success_rate": mean(success),
+      "success_rate_clean_correct": mean(success, correct),
+      "confident_success_rate": mean(confident),
+      "snr_db_mean": mean(snr, made),
+      "snr_db_median": mean(snr, made, np.median),
+      "linf_mean": mean(linf, made),
+      "l2_mean": mean(l2, made),
+      "p_true_before": mean(classification.class_probability(clean_probs, labels)),
+      "p_true_after": mean(classification.class_probability(adv_probs, labels)),
+      "p_adv_class_after": mean(classification.class_probability(adv_probs, adv_class)),
       "p_target_after": (None if targets is None else
-                         _mean(classification.class_probability(adv_probs, targets))),
+                         mean(classification.class_probability(adv_probs, targets))),
   }
 
 
@@ -163,7 +162,7 @@ def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.nd
     # A non-finite example is scored as its clean clip, as in the attack table.
     x_adv, _ = victim.attack(attack, x, y, jax.random.fold_in(key, index),
                              config.attack_batch_size)
-    accuracy.append(_mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
+    accuracy.append(mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
     progress.update()
   return accuracy
 
@@ -177,61 +176,6 @@ def transfer_matrix(victims: List[Victim], adversarial: Dict[str, np.ndarray],
     for column in victims:
       correct = np.argmax(column.clean_probs, axis=-1) == y
       fooled = classification.untargeted_success(column.predict(adversarial[row.name]), y)
-      cells.append(_mean(fooled, correct))
+      cells.append(mean(fooled, correct))
     matrix.append(cells)
   return matrix
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
-  """Trains (or restores) the victims, attacks them and writes the report into `workdir`.
-
-  Args:
-    config: see `configs/adversarial.py`.
-    workdir: output folder; models train in `workdir/models/<name>`, so a re-run restores them.
-
-  Returns:
-    The results written to `results.json`.
-  """
-  setup.check_config(config)
-  start = time.perf_counter()
-  report.ensure_dir(workdir)
-  builder = data.prepare(config.data.name, data_dir=config.data.data_dir,
-                         manual_dir=config.data.manual_dir, **config.data.settings)
-  class_names = list(builder.info.features[builder.info.supervised_keys[1]].names)
-  targets = setup.resolve_targets(config.targets, class_names)
-  clips = setup.select_clips(builder, config.clips, config.data.get("num_samples"))
-  x, y = clips["x"], clips["y"]
-  victims = [train_victim(config, name, workdir, builder, x) for name in config.models]
-
-  root = jax.random.key(config.seed)
-  per_model, adversarial, curves = {}, {}, {}
-  total = len(victims) * (len(config.attacks) + len(config.robustness.levels))
-  with tqdm.tqdm(total=total, desc="attack") as progress:
-    for index, victim in enumerate(victims):
-      key = jax.random.fold_in(root, index)
-      per_model[victim.name], adversarial[victim.name] = attack_victim(
-          config, victim, x, y, targets, key, progress)
-      curves[victim.name] = robustness_curve(config, victim, x, y,
-                                             jax.random.fold_in(key, len(config.attacks)),
-                                             progress)
-  results = {
-      "dataset": config.data.name,
-      "class_names": class_names,
-      "num_clips": int(len(y)),
-      "clip_indices": clips["index"],
-      "labels": y,
-      "split": config.clips.split,
-      "models": {v.name: {"steps": int(v.result.state.step),
-                          "test_accuracy": v.result.evaluation["accuracy"],
-                          "clean_accuracy": _mean(np.argmax(v.clean_probs, axis=-1) == y)}
-                 for v in victims},
-      "attacks": per_model,
-      "robustness": {"attack": config.robustness.attack, "param": config.robustness.param,
-                     "levels": list(config.robustness.levels), "accuracy": curves},
-      "transfer": {"attack": config.main_attack, "rule": TRANSFER_RULE,
-                   "models": [v.name for v in victims],
-                   "matrix": transfer_matrix(victims, adversarial, y)},
-  }
-  results["wall_seconds"] = time.perf_counter() - start
-  adversarial_report.write(workdir, config, results, x, adversarial)
-  return results

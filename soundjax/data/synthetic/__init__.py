@@ -1,0 +1,1 @@
+"""Offline generators of synthetic datasets, one module per dataset (deterministic per seed)."""

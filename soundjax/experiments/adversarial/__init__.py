@@ -1,0 +1,97 @@
+"""Paper 4 ("Adversarial attacks in sound event classification"): train or restore five sound
+event classifiers, attack the same clips on each, and measure success, perturbation size,
+confidence, robustness curves and transfer between the models.
+
+Every attack perturbs the waveform, batched as `jax.jit(jax.vmap(attack, in_axes=(None, 0, 0,
+0)))` over chunks of clips; the log-mel models are attacked through their front end, so one
+adversarial clip can be scored by all five models.
+
+Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
+- `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:
+  argmax == target. `success_rate_clean_correct`: the same among clips the model classified
+  correctly before the attack. `confident_success_rate`: the paper's thresholds, p(true label)
+  < 1 / num_classes (untargeted) or p(target) >= `config.targeted_confidence` (targeted).
+- `snr_db_*`, `linf_mean`, `l2_mean`: sizes on the waveform of the examples the attack MADE
+  adversarial (successful now, not before), as the paper reports the SNR of the examples it
+  made; a clip misclassified already has nothing to measure.
+- `p_true_before/after`: mean probability of the true class on the clean / adversarial input;
+  `p_adv_class_after`: mean probability of the class predicted after the attack;
+  `p_target_after`: mean probability of the target (targeted attacks only).
+- `nonfinite_examples`: adversarial examples with a NaN or infinity, counted as failed attacks
+  (the clean clip is scored in their place); nonzero means a numerical problem to look into.
+"""
+
+import time
+from typing import Any, Dict
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from soundjax import data
+from soundjax.experiments.adversarial import report as adversarial_report
+from soundjax.experiments.adversarial import setup
+from soundjax.experiments.adversarial.evaluate import (
+  TRANSFER_RULE,
+  attack_victim,
+  mean,
+  robustness_curve,
+  train_victim,
+  transfer_matrix,
+)
+from soundjax.report import ensure_dir
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
+  """Trains (or restores) the victims, attacks them and writes the report into `workdir`.
+
+  Args:
+    config: see `configs/adversarial.py`.
+    workdir: output folder; models train in `workdir/models/<name>`, so a re-run restores them.
+
+  Returns:
+    The results written to `results.json`.
+  """
+  setup.check_config(config)
+  start = time.perf_counter()
+  ensure_dir(workdir)
+  builder = data.prepare_config(config.data)
+  class_names = list(builder.info.features[builder.info.supervised_keys[1]].names)
+  targets = setup.resolve_targets(config.targets, class_names)
+  clips = setup.select_clips(builder, config.clips, config.data.get("num_samples"))
+  x, y = clips["x"], clips["y"]
+  victims = [train_victim(config, name, workdir, builder, x) for name in config.models]
+
+  root = jax.random.key(config.seed)
+  per_model, adversarial, curves = {}, {}, {}
+  total = len(victims) * (len(config.attacks) + len(config.robustness.levels))
+  with tqdm.tqdm(total=total, desc="attack") as progress:
+    for index, victim in enumerate(victims):
+      key = jax.random.fold_in(root, index)
+      per_model[victim.name], adversarial[victim.name] = attack_victim(
+          config, victim, x, y, targets, key, progress)
+      curves[victim.name] = robustness_curve(config, victim, x, y,
+                                             jax.random.fold_in(key, len(config.attacks)),
+                                             progress)
+  results = {
+      "dataset": config.data.name,
+      "class_names": class_names,
+      "num_clips": int(len(y)),
+      "clip_indices": clips["index"],
+      "labels": y,
+      "split": config.clips.split,
+      "models": {v.name: {"steps": int(v.result.state.step),
+                          "test_accuracy": v.result.evaluation["accuracy"],
+                          "clean_accuracy": mean(np.argmax(v.clean_probs, axis=-1) == y)}
+                 for v in victims},
+      "attacks": per_model,
+      "robustness": {"attack": config.robustness.attack, "param": config.robustness.param,
+                     "levels": list(config.robustness.levels), "accuracy": curves},
+      "transfer": {"attack": config.main_attack, "rule": TRANSFER_RULE,
+                   "models": [v.name for v in victims],
+                   "matrix": transfer_matrix(victims, adversarial, y)},
+  }
+  results["wall_seconds"] = time.perf_counter() - start
+  adversarial_report.write(workdir, config, results, x, adversarial)
+  return results

@@ -1,0 +1,14 @@
+"""Orbax checkpointing of the train state: where checkpoints go and how many are kept."""
+
+import os
+
+import ml_collections
+import orbax.checkpoint as ocp
+
+
+def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
+  """Keeps the last `keep_checkpoints` states, saved every `checkpoint_every` steps."""
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, "checkpoints")),
+      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
+                                           save_interval_steps=config.checkpoint_every))
