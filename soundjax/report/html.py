@@ -3,28 +3,21 @@
 `write_html_report(workdir)` gathers the `*.md` files under `workdir` (the quickstart's stage
 folders included) into `workdir/report.html`, one section per file. Figures and WAV files are
 referenced by relative paths, not embedded, so the page stays small and works from any copy of
-the folder. Only the Markdown the experiments write is converted: ATX headings, pipe tables,
-bullet lists, paragraphs and inline bold, code, links and images.
+the folder. The Markdown is CommonMark with GFM pipe tables, parsed by markdown-it-py; raw HTML in
+it is escaped, so a page only ever holds the tags the renderer writes.
 """
 
 import html
 import os
 import posixpath
-import re
 import urllib.parse
 from typing import Callable, Dict, List, Sequence, Set
+
+from markdown_it import MarkdownIt
 
 REPORT_NAME = "report.html"
 IMAGE_EXTENSIONS = (".png",)  # What `soundjax.report` saves.
 AUDIO_EXTENSIONS = (".wav",)
-
-_HEADING = re.compile(r"(#{1,6})\s+(.*?)(\s+#+)?\s*$")
-_BULLET = re.compile(r"[-*+]\s+(.*)$")
-_DELIMITER = re.compile(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
-_CELL_SPLIT = re.compile(r"(?<!\\)\|")
-# Leftmost match wins, so an image (`![`) is taken before the link its `[` would also start.
-_INLINE = re.compile(r"`([^`]+)`|!\[([^\]]*)\]\(([^)\s]+)\)|\[([^\]]+)\]\(([^)\s]+)\)"
-                     r"|\*\*(.+?)\*\*")
 
 Resolve = Callable[[str, bool], str]  # (Markdown link target, is_image) -> href of the page
 
@@ -33,8 +26,9 @@ body { font-family: sans-serif; max-width: 80em; margin: 1em auto; padding: 0 1e
        line-height: 1.4; color: #222; }
 section { border-top: 2px solid #ddd; margin-top: 2em; }
 .source { color: #777; font-size: 85%; }
-.table { overflow-x: auto; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 90%; }
+/* A block, so that a wide table scrolls on its own, not the page (as GitHub shows them). */
+table { display: block; width: max-content; max-width: 100%; overflow-x: auto;
+        border-collapse: collapse; margin: 0.5em 0; font-size: 90%; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #eee; }
@@ -46,60 +40,26 @@ figcaption { font-size: 85%; color: #555; }
 """
 
 
-def _attribute(value: str) -> str:
-  return html.escape(value, quote=True)
+# A render rule; markdown-it binds it to its renderer (`self`), whose default it extends.
+def _image(self, tokens, idx, options, env):
+  """An image links to its full-size file, unless the Markdown already puts it in a link."""
+  image = self.image(tokens, idx, options, env)
+  in_link = sum(token.nesting for token in tokens[:idx] if token.type.startswith("link_"))
+  return image if in_link else f'<a href="{html.escape(tokens[idx].attrGet("src"))}">{image}</a>'
 
 
-def _inline(text: str, resolve: Resolve) -> str:
-  """Escapes `text` and converts its code spans, images, links and bold parts."""
-  parts, end = [], 0
-  for match in _INLINE.finditer(text):
-    parts.append(html.escape(text[end:match.start()]))
-    code, alt, source, label, target, bold = match.groups()
-    if code is not None:
-      parts.append(f"<code>{html.escape(code)}</code>")
-    elif source is not None:
-      href = _attribute(resolve(source, True))
-      parts.append(f'<a href="{href}"><img src="{href}" alt="{_attribute(alt)}"></a>')
-    elif target is not None:
-      parts.append(f'<a href="{_attribute(resolve(target, False))}">'
-                   f"{_inline(label, resolve)}</a>")
-    else:
-      parts.append(f"<strong>{_inline(bold, resolve)}</strong>")
-    end = match.end()
-  parts.append(html.escape(text[end:]))
-  return "".join(parts)
-
-
-def _cells(row: str) -> List[str]:
-  row = row.strip()
-  row = row[1:] if row.startswith("|") else row
-  row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-  return [cell.strip().replace("\\|", "|") for cell in _CELL_SPLIT.split(row)]
-
-
-def _starts_table(lines: Sequence[str], i: int) -> bool:
-  return "|" in lines[i] and i + 1 < len(lines) and bool(_DELIMITER.match(lines[i + 1]))
-
-
-def _table(lines: Sequence[str], resolve: Resolve) -> str:
-  """A header row and body rows; rows are padded or cut to the header's width, as in GFM."""
-  header = _cells(lines[0])
-  def row(cells, tag):
-    cells = (cells + [""] * len(header))[:len(header)]
-    return "<tr>" + "".join(f"<{tag}>{_inline(c, resolve)}</{tag}>" for c in cells) + "</tr>"
-  rows = [f'<div class="table"><table>\n<thead>{row(header, "th")}</thead>\n<tbody>']
-  rows += [row(_cells(line), "td") for line in lines[2:]]
-  return "\n".join(rows) + "\n</tbody>\n</table></div>"
+# HTML5 void tags (`<img>`, as `_media` writes them); raw HTML in the Markdown is escaped.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "xhtmlOut": False}).enable("table")
+_MARKDOWN.add_render_rule("image", _image)
 
 
 def markdown_to_html(text: str, resolve: Resolve = lambda target, is_image: target,
                      heading_offset: int = 0) -> str:
-  """Converts the Markdown subset that soundjax experiments write to escaped HTML.
+  """Converts Markdown (CommonMark and pipe tables) to HTML; raw HTML in `text` is escaped.
 
   Args:
-    text: Markdown: `#` headings, pipe tables, `-` bullet lists, paragraphs; inline `**bold**`,
-      `` `code` ``, `[links](target)` and `![images](path)`. Anything else is kept as text.
+    text: Markdown, e.g. `#` headings, pipe tables, lists, paragraphs, `**bold**`, `` `code` ``,
+      `[links](target)` and `![images](path)`.
     resolve: maps a link or image target (and whether it is an image) to the href to write.
     heading_offset: added to every heading level (capped at 6), to nest the text in a page.
 
@@ -108,38 +68,19 @@ def markdown_to_html(text: str, resolve: Resolve = lambda target, is_image: targ
 
   Example:
     >>> markdown_to_html("Loss **0.25** for `x < y`")
-    '<p>Loss <strong>0.25</strong> for <code>x &lt; y</code></p>'
+    '<p>Loss <strong>0.25</strong> for <code>x &lt; y</code></p>\\n'
   """
-  lines = [line.strip() for line in text.splitlines()]
-  blocks, i = [], 0
-  while i < len(lines):
-    heading = _HEADING.match(lines[i])
-    if not lines[i]:
-      i += 1
-    elif heading:
-      level = min(len(heading.group(1)) + heading_offset, 6)
-      blocks.append(f"<h{level}>{_inline(heading.group(2), resolve)}</h{level}>")
-      i += 1
-    elif _starts_table(lines, i):
-      end = i + 2
-      while end < len(lines) and "|" in lines[end]:
-        end += 1
-      blocks.append(_table(lines[i:end], resolve))
-      i = end
-    elif _BULLET.match(lines[i]):
-      items = []
-      while i < len(lines) and _BULLET.match(lines[i]):
-        items.append(f"<li>{_inline(_BULLET.match(lines[i]).group(1), resolve)}</li>")
-        i += 1
-      blocks.append("<ul>\n" + "\n".join(items) + "\n</ul>")
-    else:
-      end = i + 1
-      while end < len(lines) and lines[end] and not (
-          _HEADING.match(lines[end]) or _BULLET.match(lines[end]) or _starts_table(lines, end)):
-        end += 1
-      blocks.append("<p>" + _inline("\n".join(lines[i:end]), resolve) + "</p>")
-      i = end
-  return "\n".join(blocks)
+  tokens = _MARKDOWN.parse(text)
+  for token in tokens:
+    if token.type in ("heading_open", "heading_close"):
+      token.tag = f"h{min(int(token.tag[1:]) + heading_offset, 6)}"
+    elif token.type in ("tr_open", "th_close", "td_close"):
+      token.block = False  # One table row per line (`<tr><th>a</th><th>b</th></tr>`), not a cell.
+    for child in token.children or ():  # The links and images of an inline token.
+      if child.type in ("link_open", "image"):
+        key = "src" if child.type == "image" else "href"
+        child.attrSet(key, resolve(child.attrGet(key), child.type == "image"))
+  return _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
 
 
 def _files(workdir: str) -> Dict[str, List[str]]:
@@ -182,21 +123,18 @@ def _resolver(markdown_path: str, anchors: Dict[str, str], shown: Set[str]) -> R
 def _owner(media_path: str, markdown_paths: Sequence[str]) -> str:
   """The first Markdown file of the nearest folder above `media_path` that has one."""
   folder = posixpath.dirname(media_path)
-  while True:
-    for path in markdown_paths:
-      if posixpath.dirname(path) == folder:
-        return path
-    if not folder:
-      return markdown_paths[0]
+  while folder and all(posixpath.dirname(path) != folder for path in markdown_paths):
     folder = posixpath.dirname(folder)
+  return next((path for path in markdown_paths if posixpath.dirname(path) == folder),
+              markdown_paths[0])
 
 
 def _media(path: str) -> str:
-  href = _attribute(_url(path))
+  href = html.escape(_url(path))
   if path.lower().endswith(AUDIO_EXTENSIONS):
     shown = f'<audio controls preload="none" src="{href}"></audio>'
   else:
-    shown = f'<a href="{href}"><img src="{href}" alt="{_attribute(path)}"></a>'
+    shown = f'<a href="{href}"><img src="{href}" alt="{html.escape(path)}"></a>'
   return f"<figure>{shown}<figcaption>{html.escape(path)}</figcaption></figure>"
 
 
@@ -232,7 +170,7 @@ def write_html_report(workdir: str) -> str:
     with open(os.path.join(workdir, path), encoding="utf-8") as file:
       body = markdown_to_html(file.read(), _resolver(path, anchors, shown), heading_offset=1)
     sections[path] = [f'<section id="{anchors[path]}">',
-                      f'<p class="source">from <a href="{_attribute(_url(path))}">'
+                      f'<p class="source">from <a href="{html.escape(_url(path))}">'
                       f"{html.escape(path)}</a></p>", body]
   for media_path in files["media"]:
     if media_path not in shown:

@@ -95,7 +95,7 @@ def test_tables_lists_and_inline_text_are_converted_and_escaped(workdir):
   assert "<tr><td>vgg</td><td>0.500</td><td>a &lt; b</td></tr>" in page
   assert "<tr><td>crnn</td><td><strong>0.750</strong></td><td></td></tr>" in page
   assert "<code>results.json</code> &amp; co" in page
-  assert "<li>first point</li>\n<li>second *point*</li>" in page
+  assert "<li>first point</li>\n<li>second <em>point</em></li>" in page
   assert "<draft>" not in page and "a < b" not in page
 
 
@@ -115,9 +115,44 @@ def test_figures_and_audio_have_paths_relative_to_the_page(workdir):
 @hypothesis.settings(max_examples=20, deadline=None)
 def test_any_text_converts_to_well_formed_html_with_only_known_tags(text):
   checker = parse(markdown_to_html(text))
-  allowed = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "li", "div", "table", "thead",
-             "tbody", "tr", "th", "td", "strong", "code", "a", "img"}
+  # What CommonMark and pipe tables make of this alphabet; none of the `<` a tag of the text's.
+  allowed = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "li", "blockquote", "pre", "hr", "br",
+             "table", "thead", "tbody", "tr", "th", "td", "strong", "em", "code", "a", "img"}
   assert set(checker.tags) <= allowed
+
+
+def test_links_and_images_in_a_subfolder_are_made_relative_to_the_page(tmp_path):
+  (tmp_path / "stage").mkdir()
+  (tmp_path / "summary.md").write_text("# Top\n")
+  (tmp_path / "stage" / "results.md").write_text(
+      "[![linked](<heat map.png>)](../summary.md) ![again](./heat%20map.png)\n"
+      "[the clip](../clip.wav), [the web](https://example.org/a.md)\n")
+  plt.imsave(tmp_path / "stage" / "heat map.png", np.zeros((2, 2)))
+  soundfile.write(tmp_path / "clip.wav", np.zeros(80, np.float32), 8000)
+  checker = parse(open(report.write_html_report(str(tmp_path))).read())
+  hrefs = [attrs["href"] for name, attrs in checker.attributes if name == "a"]
+  # Contents, the two "from" links, then the stage's own: a linked image keeps its one link.
+  assert hrefs == ["#section-0", "#section-1", "summary.md", "stage/results.md", "#section-0",
+                   "stage/heat%20map.png", "clip.wav", "https://example.org/a.md"]
+  # Both images are shown where the Markdown puts them; the linked clip plays in the appendix.
+  assert sources(checker, "img") == ["stage/heat%20map.png"] * 2
+  assert sources(checker, "audio") == ["clip.wav"]
+
+
+def test_a_table_cell_keeps_its_inline_code_and_link():
+  text = "| name | where |\n|---|:-:|\n| `a \\| b` | [**here**](x.md) |\n\n# Next"
+  fragment = markdown_to_html(text, lambda target, is_image: "page#" + target, heading_offset=2)
+  assert ('<tr><td><code>a | b</code></td><td style="text-align:center">'
+          '<a href="page#x.md"><strong>here</strong></a></td></tr>') in fragment
+  assert fragment.endswith("</table>\n<h3>Next</h3>\n")
+
+
+def test_raw_html_in_the_markdown_is_escaped_not_run():
+  fragment = markdown_to_html('<script>alert("x")</script>\n\nA <b onclick="f()">b</b> '
+                              '[js](javascript:alert(1))')
+  assert set(parse(fragment).tags) == {"p"}
+  assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in fragment
+  assert "&lt;b onclick=&quot;f()&quot;&gt;b&lt;/b&gt;" in fragment
 
 
 def test_workdir_without_results_raises_naming_it(tmp_path):
