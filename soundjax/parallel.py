@@ -83,9 +83,16 @@ def chunked(fn: Callable[..., Any], batch_size: int, *shared: Any,
     total = len(arrays[0])
     size = round_up(min(batch_size, total), devices)
     index = np.arange(-(-total // size) * size) % total
-    parts = [jax.tree.map(np.asarray, fn(*replicated, *shard_batch(
-        tuple(a[index[i:i + size]] for a in arrays), devices)))
-             for i in range(0, len(index), size)]
+    parts, pending = [], None
+    for start in range(0, len(index), size):
+      chunk = tuple(a[index[start:start + size]] for a in arrays)
+      # JAX dispatches asynchronously: chunk k + 1 is queued before chunk k is copied to the host,
+      # so the device never waits for the host's numpy conversion.
+      running = fn(*replicated, *shard_batch(chunk, devices))
+      if pending is not None:
+        parts.append(jax.tree.map(np.asarray, pending))
+      pending = running
+    parts.append(jax.tree.map(np.asarray, pending))
     return jax.tree.map(lambda *pieces: np.concatenate(pieces)[:total], *parts)
 
   return apply

@@ -6,19 +6,7 @@ Every attack perturbs the waveform, batched as `jax.jit(jax.vmap(attack, in_axes
 0)))` over chunks of clips; the log-mel models are attacked through their front end, so one
 adversarial clip can be scored by all five models.
 
-Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
-- `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:
-  argmax == target. `success_rate_clean_correct`: the same among clips the model classified
-  correctly before the attack. `confident_success_rate`: the paper's thresholds, p(true label)
-  < 1 / num_classes (untargeted) or p(target) >= `config.targeted_confidence` (targeted).
-- `snr_db_*`, `linf_mean`, `l2_mean`: sizes on the waveform of the examples the attack MADE
-  adversarial (successful now, not before), as the paper reports the SNR of the examples it
-  made; a clip misclassified already has nothing to measure.
-- `p_true_before/after`: mean probability of the true class on the clean / adversarial input;
-  `p_adv_class_after`: mean probability of the class predicted after the attack;
-  `p_target_after`: mean probability of the target (targeted attacks only).
-- `nonfinite_examples`: adversarial examples with a NaN or infinity, counted as failed attacks
-  (the clean clip is scored in their place); nonzero means a numerical problem to look into.
+The figures of `results.json` are defined in `evaluate.py`.
 """
 
 import time

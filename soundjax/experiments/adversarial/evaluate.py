@@ -1,10 +1,5 @@
-"""Paper 4 ("Adversarial attacks in sound event classification"): train or restore five sound
-event classifiers, attack the same clips on each, and measure success, perturbation size,
-confidence, robustness curves and transfer between the models.
-
-Every attack perturbs the waveform, batched as `jax.jit(jax.vmap(attack, in_axes=(None, 0, 0,
-0)))` over chunks of clips; the log-mel models are attacked through their front end, so one
-adversarial clip can be scored by all five models.
+"""Victims and what is measured on them: training or restoring a victim, attacking it, the
+robustness curve and the transfer matrix.
 
 Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
 - `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:

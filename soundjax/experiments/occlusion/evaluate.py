@@ -1,14 +1,5 @@
-"""Paper 1's evaluation: occlude inputs by attribution, and see when the occluded input wins.
-
-For every task of `config.tasks`, `config.num_models` models are trained (`workdir/<task>/
-model_<i>`, seed `config.seed + i`, resumable). For each model and attribution method, ONE jitted,
-vmapped computation per chunk of test examples computes the attribution once and evaluates every
-cell (direction x replacement x fraction) of `attribution.occlusion_sweep` plus the deletion and
-insertion curves. Metrics per cell are then computed on the host from the recorded logits:
-accuracy, or for singing-voice detection F1/AUROC/... after a median filter and a threshold tuned
-on the validation songs' unoccluded predictions. Figures are aggregated over models as mean and
-standard deviation (ddof 1). What is occluded is the model input (log-mel spectrogram or image);
-the front end runs once, before attribution.
+"""One task of the occlusion experiment: methods and replacements by config name, the jitted
+evaluator of a chunk of examples, scoring of the recorded logits, and the loop over models.
 """
 
 import os
