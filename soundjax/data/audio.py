@@ -6,6 +6,8 @@ import librosa
 import numpy as np
 import soundfile
 
+from soundjax import checks
+
 
 class AudioError(ValueError):
   """A clip that cannot be used: unreadable, empty, non-finite or of the wrong shape."""
@@ -45,8 +47,7 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
   Raises:
     AudioError: if the file is missing, unreadable, empty or non-finite.
   """
-  if sample_rate <= 0:
-    raise ValueError(f"sample_rate must be positive, got {sample_rate}.")
+  checks.positive("sample_rate", sample_rate)
   if not os.path.isfile(path):
     raise AudioError(f"{path}: no such audio file.")
   try:

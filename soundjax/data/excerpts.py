@@ -16,6 +16,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow_datasets as tfds
 
+from soundjax import checks
 from soundjax.data.pipeline import split_source
 
 
@@ -88,8 +89,7 @@ class Excerpts:
   def __init__(self, builder: tfds.core.DatasetBuilder, *, length: int, pad_value: float,
                class_names: Sequence[str], statistics_split: str = "train",
                keys: Tuple[str, str, str] = ("features", "labels", "song")):
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-      raise ValueError(f"length must be an integer >= 1, got {length!r}")
+    checks.integer("length", length)
     self.name = f"{builder.name}_excerpts"
     self.length, self.pad_value, self.keys = length, pad_value, keys
     self._builder = builder

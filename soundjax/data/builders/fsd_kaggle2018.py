@@ -7,6 +7,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from soundjax import checks
 from soundjax.data import audio
 from soundjax.data.builders.manual import manual_folder
 
@@ -42,8 +43,7 @@ class FsdKaggle2018Config(tfds.core.BuilderConfig):
 
 def fsd_kaggle2018_config(*, sample_rate=32000, verified_only=False) -> FsdKaggle2018Config:
   """Returns a config named after its settings."""
-  if sample_rate <= 0:
-    raise ValueError(f"fsd_kaggle2018: sample_rate must be positive, got {sample_rate}.")
+  checks.positive("fsd_kaggle2018 sample_rate", sample_rate)
   name = f"sr{sample_rate}" + ("_verified" if verified_only else "")
   return FsdKaggle2018Config(name=name, sample_rate=sample_rate, verified_only=verified_only)
 

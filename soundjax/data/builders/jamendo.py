@@ -16,6 +16,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from soundjax import checks
 from soundjax.data import audio
 from soundjax.data.builders.manual import manual_folder
 
@@ -50,8 +51,7 @@ def jamendo_config(*, sample_rate=22050, frame_len=1024, fps=70, mel_bands=80, m
   """Returns a validated config named after its settings."""
   for field, value in (("sample_rate", sample_rate), ("frame_len", frame_len), ("fps", fps),
                        ("mel_bands", mel_bands)):
-    if value <= 0:
-      raise ValueError(f"jamendo: {field} must be positive, got {value}.")
+    checks.positive(f"jamendo {field}", value)
   if not 0 <= mel_min < mel_max <= sample_rate / 2:
     raise ValueError(f"jamendo: need 0 <= mel_min < mel_max <= sample_rate / 2, got "
                      f"{mel_min}, {mel_max}.")

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from soundjax import checks
 from soundjax.data.synthetic import events as synthetic
 
 
@@ -24,8 +25,7 @@ def synth_events_config(*, sample_rate=16000, clip_seconds=1.0, num_train=2400, 
   """Returns a validated config named after its settings."""
   for field, value in (("sample_rate", sample_rate), ("clip_seconds", clip_seconds),
                        ("num_train", num_train), ("num_test", num_test)):
-    if value <= 0:
-      raise ValueError(f"synth_events: {field} must be positive, got {value}.")
+    checks.positive(f"synth_events {field}", value)
   name = f"sr{sample_rate}_len{clip_seconds:g}s_n{num_train}-{num_test}_seed{seed}"
   return SynthEventsConfig(name=name, sample_rate=sample_rate, clip_seconds=clip_seconds,
                            num_train=num_train, num_test=num_test, seed=seed)
