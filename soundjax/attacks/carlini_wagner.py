@@ -2,7 +2,7 @@
 over the loss constant that the L-BFGS attack shares.
 """
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -20,11 +20,18 @@ _NO_UPPER = 1e10
 Run = Callable[[jax.Array], Tuple[jax.Array, jax.Array, jax.Array]]
 
 
-def tanh_box(bounds: Bounds) -> Tuple[Callable, Callable]:
+def tanh_box(bounds: Bounds, x: Optional[jax.Array] = None) -> Tuple[Callable, Callable]:
   """Change of variables `x = mid + half * tanh(w)` that maps all of R^n into the open box.
+
+  With a clean input `x`, the box is widened per element to contain it, `[min(lo, x), max(hi,
+  x)]`, as `core.project_bounds` does for the gradient attacks: a sample outside the box may move
+  towards it, never further out, and is not pulled into it (which would cost a perturbation as
+  large as its overshoot). Such a sample starts on its box's edge, where tanh is flat; Adam's
+  per-coordinate scaling still moves it, L-BFGS does so more slowly.
 
   Args:
     bounds: `(lo, hi)`, or None for the identity (an unconstrained input).
+    x: the clean input the box is widened to contain; None for the box itself.
 
   Returns:
     `(to_w, from_w)`, inverse to each other up to the clipping of `x` off the box's edge.
@@ -32,7 +39,10 @@ def tanh_box(bounds: Bounds) -> Tuple[Callable, Callable]:
   checks.bounds(bounds)
   if bounds is None:
     return (lambda x: x), (lambda w: w)
-  mid, half = (bounds[1] + bounds[0]) / 2, (bounds[1] - bounds[0]) / 2
+  lo, hi = bounds
+  if x is not None:
+    lo, hi = jnp.minimum(lo, x), jnp.maximum(hi, x)
+  mid, half = (hi + lo) / 2, (hi - lo) / 2
 
   def to_w(x):
     return jnp.arctanh(jnp.clip((x - mid) / half, -_TANH_MARGIN, _TANH_MARGIN))
@@ -92,7 +102,9 @@ def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
 
   With `bounds`, `x_adv = mid + half * tanh(w)` stays in the box without clipping; with None the
   change of variables is the identity (for unbounded inputs such as standardised features). For
-  audio in [-1, 1] pass `bounds=(-1.0, 1.0)` as the paper did. Defaults follow CleverHans; the
+  audio in [-1, 1] pass `bounds=(-1.0, 1.0)` as the paper did. The box is widened to contain the
+  clean `x` (`tanh_box`), so a sample outside it is never pulled in and distances are those of
+  `x_adv - x`. Defaults follow CleverHans; the
   paper used lr 1e-5, confidence 500, 1000 steps, 2 binary-search steps and const 1e-2.
 
   Args:
@@ -102,7 +114,7 @@ def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
     num_steps: Adam steps per constant, >= 1.
     binary_search_steps: number of constants tried, >= 1.
     initial_const: first constant c, > 0.
-    bounds: optional `(lo, hi)` box.
+    bounds: optional `(lo, hi)` box (widened to contain `x`).
     targeted: if True, `y` is the target class; otherwise the class to move away from.
 
   Returns:
@@ -117,11 +129,12 @@ def carlini_wagner_l2(logits_fn: LogitsFn, *, confidence: float = 0.0,
   checks.integer("num_steps", num_steps)
   checks.integer("binary_search_steps", binary_search_steps)
   checks.positive("initial_const", initial_const)
-  to_w, from_w = tanh_box(bounds)
+  checks.bounds(bounds)
   optimizer = optax.adam(learning_rate)
 
   def attack(params, x, y, key):
     del key
+    to_w, from_w = tanh_box(bounds, x)
     w0 = to_w(x)
     x0 = from_w(w0)  # distances from the box's image of x, so the start has distance 0
 

@@ -26,7 +26,9 @@ def deepfool(logits_fn: LogitsFn, *, num_candidates: int = 5, overshoot: float =
     num_candidates: classes considered, >= 2 (capped at the number of classes).
     overshoot: relative extra length of the final perturbation, >= 0.
     max_iter: maximum number of linearisation steps, >= 1.
-    bounds: optional `(lo, hi)` box, applied at every iteration and at the end.
+    bounds: optional `(lo, hi)` box, applied at every iteration and at the end, widened to
+      contain `x` (`core.project_bounds`): a sample outside it never moves further out and is
+      not pulled in, so the perturbation stays the minimal one the attack found.
 
   Returns:
     `attack(params, x, y, key) -> x_adv`. Like the original, it moves away from the model's own

@@ -1,8 +1,10 @@
 """Steepest-ascent attacks: FGSM, BIM, PGD, MI-FGSM and the audio paper's fixed-SNR FGSM.
 
 Each is one expression over the parts of `core.py`. Every factory takes `bounds=(lo, hi)` (clip
-`x_adv` into the box; None = unbounded) and an optional `snr_db` floor that is enforced together
-with the norm ball, so audio budgets work with every attack.
+`x_adv` into the box widened to contain `x`; None = unbounded) and an optional `snr_db` floor
+that is enforced together with the norm ball, so audio budgets work with every attack. The budget
+holds for any clean input: a sample outside the box only moves towards it, never by more than
+the budget allows (`core.project_bounds`).
 """
 
 from typing import Optional
@@ -27,7 +29,7 @@ def fgsm(loss_fn: LossFn, *, eps: float, norm: str = "linf", bounds: Bounds = No
     loss_fn: `(params, x, y) -> scalar` to increase.
     eps: radius of the `norm` ball, >= 0.
     norm: "linf" (sign of the gradient) or "l2" (unit-L2 gradient).
-    bounds: optional `(lo, hi)` box for `x_adv`.
+    bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`).
     snr_db: optional floor on the SNR of the perturbation, in dB.
 
   Returns:
@@ -52,7 +54,7 @@ def bim(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: 
     step_size: size of each step, > 0.
     num_steps: number of steps, >= 1.
     norm: "linf" or "l2".
-    bounds: optional `(lo, hi)` box for `x_adv`.
+    bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`).
     snr_db: optional floor on the SNR of the perturbation, in dB.
 
   Returns:
@@ -81,7 +83,7 @@ def pgd(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, norm: 
     norm: "linf" or "l2"; also the shape of the random start.
     random_start: start uniformly in the ball; False starts at `x` (then equal to `bim`).
     num_restarts: number of random starts, >= 1.
-    bounds: optional `(lo, hi)` box for `x_adv`.
+    bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`).
     snr_db: optional floor on the SNR of the perturbation, in dB.
 
   Returns:
@@ -107,7 +109,7 @@ def mi_fgsm(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, de
     step_size: size of each sign step, > 0 (the paper uses eps / num_steps).
     num_steps: number of steps, >= 1.
     decay: momentum factor mu >= 0; 0 gives `bim`.
-    bounds: optional `(lo, hi)` box for `x_adv`.
+    bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`).
     snr_db: optional floor on the SNR of the perturbation, in dB.
 
   Returns:
@@ -127,13 +129,14 @@ def mi_fgsm(loss_fn: LossFn, *, eps: float, step_size: float, num_steps: int, de
 def fgsm_snr(loss_fn: LossFn, *, snr_db: float, bounds: Bounds = None) -> Attack:
   """The paper's FGSM: the gradient sign scaled to RMS(x) / 10^(snr_db / 20), i.e. SNR = snr_db.
 
-  The paper's code set `rms_ratio` with SNR = 20 log10(rms_ratio). Clipping to `bounds` can only
-  raise the SNR (for `x` in the box). A zero gradient leaves `x` unchanged.
+  The paper's code set `rms_ratio` with SNR = 20 log10(rms_ratio). Clipping to `bounds` (widened
+  to contain `x`, as everywhere) only shrinks the perturbation, so it can only raise the SNR. A
+  zero gradient leaves `x` unchanged.
 
   Args:
     loss_fn: `(params, x, y) -> scalar` to increase.
     snr_db: SNR of the perturbation in dB.
-    bounds: optional `(lo, hi)` box for `x_adv`.
+    bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`).
 
   Returns:
     `attack(params, x, y, key) -> x_adv`; `key` is unused.

@@ -17,8 +17,9 @@ def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 
   Each constant restarts L-BFGS (zoom line search) from `x`; a binary search over `c` keeps the
   closest input classified as the target. The paper's scipy `fmin_l_bfgs_b` kept the box
   [-1, 1] with bound constraints; optax's L-BFGS is unconstrained, so the box is the same tanh
-  change of variables as in `carlini_wagner_l2` (identity when `bounds` is None). The paper used
-  const 0.1, 2 binary-search steps and 200 (VGG13/GCNN/CRNN) or 1000 (DenseNet) iterations.
+  change of variables as in `carlini_wagner_l2` (identity when `bounds` is None), widened to
+  contain the clean `x`. The paper used const 0.1, 2 binary-search steps and 200
+  (VGG13/GCNN/CRNN) or 1000 (DenseNet) iterations.
 
   Args:
     logits_fn: `(params, x) -> logits` for one example.
@@ -26,7 +27,8 @@ def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 
     num_steps: L-BFGS iterations per constant, >= 1.
     binary_search_steps: number of constants tried, >= 1.
     memory_size: number of past gradient pairs L-BFGS keeps, >= 1.
-    bounds: optional `(lo, hi)` box.
+    bounds: optional `(lo, hi)` box (widened to contain `x`: an out-of-box sample only moves
+      towards it).
 
   Returns:
     `attack(params, x, target, key) -> x_adv`: the closest input found that the model labels
@@ -40,11 +42,12 @@ def lbfgs(logits_fn: LogitsFn, *, initial_const: float = 1e-2, num_steps: int = 
   checks.integer("num_steps", num_steps)
   checks.integer("binary_search_steps", binary_search_steps)
   checks.integer("memory_size", memory_size)
-  to_w, from_w = tanh_box(bounds)
+  checks.bounds(bounds)
   optimizer = optax.lbfgs(memory_size=memory_size)
 
   def attack(params, x, target, key):
     del key
+    to_w, from_w = tanh_box(bounds, x)
     w0 = to_w(x)
     x0 = from_w(w0)  # distances from the box's image of x, so the start has distance 0
 

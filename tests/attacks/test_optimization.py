@@ -60,6 +60,27 @@ def compiled(name):
   }[name]())
 
 
+@pytest.mark.parametrize("make, match", [
+    (lambda: attacks.deepfool(linear_logits, num_candidates=1), "num_candidates"),
+    (lambda: attacks.deepfool(linear_logits, overshoot=-0.1), "overshoot"),
+    (lambda: attacks.deepfool(linear_logits, max_iter=0), "max_iter"),
+    (lambda: attacks.deepfool(linear_logits, bounds=(1.0, 0.0)), "bounds"),
+    (lambda: attacks.carlini_wagner_l2(linear_logits, confidence=-1.0), "confidence"),
+    (lambda: attacks.carlini_wagner_l2(linear_logits, learning_rate=0.0), "learning_rate"),
+    (lambda: attacks.carlini_wagner_l2(linear_logits, binary_search_steps=0),
+     "binary_search_steps"),
+    (lambda: attacks.carlini_wagner_l2(linear_logits, initial_const=-1.0), "initial_const"),
+    (lambda: attacks.carlini_wagner_l2(linear_logits, bounds=(0.0, 0.0)), "bounds"),
+    (lambda: attacks.lbfgs(linear_logits, num_steps=0), "num_steps"),
+    (lambda: attacks.lbfgs(linear_logits, memory_size=0), "memory_size"),
+    (lambda: attacks.lbfgs(linear_logits, bounds=(2.0, 1.0)), "bounds"),
+    (lambda: attacks.tanh_box((1.0, -1.0)), "bounds"),
+])
+def test_factories_reject_invalid_arguments(make, match):
+  with pytest.raises(ValueError, match=match):
+    make()
+
+
 def test_deepfool_reaches_a_linear_boundary_in_one_step():
   params, (x, y, keys) = linear_params(), batch(0, size=SIZE)
   x_adv = compiled("deepfool_one_step")(params, x, y, keys)
