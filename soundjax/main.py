@@ -6,6 +6,7 @@ config names (`config.experiment`) is imported from `soundjax.experiments` and r
 
 import importlib
 import logging
+import re
 import sys
 
 import jax
@@ -29,11 +30,15 @@ def main(argv) -> None:
     # Partitionable threefry (the default) compiles random ops ~5x slower on XLA:CPU; it only
     # pays off for random numbers sharded across accelerators.
     jax.config.update("jax_threefry_partitionable", False)
-  config = _CONFIG.value
   try:
-    experiment = importlib.import_module(f"soundjax.experiments.{config.experiment}")
+    config = _CONFIG.value
+    name = config.experiment  # Loads the file, or raises.
+  except OSError as error:  # ml_collections loads the file lazily; the cause says why it failed.
+    sys.exit(f"soundjax: error: {_flag_error(error.__cause__ or error, [])}")
+  try:
+    experiment = importlib.import_module(f"soundjax.experiments.{name}")
   except ModuleNotFoundError:
-    sys.exit(f"soundjax: error: config.experiment is {config.experiment!r}, which is not a "
+    sys.exit(f"soundjax: error: config.experiment is {name!r}, which is not a "
              "module of soundjax/experiments.")
   try:
     experiment.run(config, _WORKDIR.value)
@@ -43,9 +48,32 @@ def main(argv) -> None:
   print(f"Results are in {_WORKDIR.value}; open {page} in a browser.")
 
 
+def _flag_error(error: Exception, argv) -> str:
+  """One line for a flag that did not parse: a config file's own error (e.g. an unknown variant),
+  or a `--config.x` override naming no field, with ml_collections' closest match."""
+  text = str(error)
+  if isinstance(error, (KeyError, AttributeError)):
+    key = re.search(r"'(\w+)", text)
+    key = key.group(1) if key else text
+    override = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), key)
+    hint = re.search(r'Did you mean "(\w+)"', text)
+    return f"{override} names no config field" + (f" (did you mean {hint.group(1)!r}?)" if hint
+                                                  else ".")
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  return lines[-1] if lines else type(error).__name__
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with a bad config file, variant or override as one line, no traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, KeyError, AttributeError, ValueError, OSError) as error:
+    sys.exit(f"soundjax: error: {_flag_error(error, argv)}")
+
+
 def cli() -> None:
   """Console script `soundjax`."""
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_unknown_variant_is_rejected():
     ("train.optimizer", "adamm", "config.train.optimizer is 'adamm'"),
     ("model.name", "resnet9000", "config.model.name is 'resnet9000'; known models"),
     ("data.name", "audioset", "config.data.name is 'audioset'; known datasets"),
-    ("data.settings.sample_rate", -8000, "config.data.settings: synth_events: sample_rate"),
+    ("data.settings.sample_rate", -8000, "config.data.settings: synth_events sample_rate"),
     ("frontend.n_mels", 300, "config.frontend: n_mels"),
     ("frontend.hop_length", 0, "config.frontend: hop_length"),
     ("frontend.n_fft", 0, "config.frontend: n_fft"),
@@ -71,4 +71,19 @@ def test_command_line_reports_a_bad_value_without_a_traceback(tmp_path):
       cwd=REPO, capture_output=True, text=True, check=False)
   assert result.returncode != 0
   assert "soundjax: error: config.train.learning_rate must be positive, got -1" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config=configs/classification.py:huge"], "Unknown variant 'huge'"),
+    (["--config=configs/classification.py:quick", "--config.train.lerning_rate=1"],
+     "--config.train.lerning_rate names no config field (did you mean 'learning_rate'?)"),
+    (["--config=configs/nope.py"], "nope.py"),
+])
+def test_command_line_reports_a_bad_config_flag_in_one_line(tmp_path, args, message):
+  result = subprocess.run([sys.executable, "-m", "soundjax.main", f"--workdir={tmp_path}", *args],
+                          cwd=REPO, capture_output=True, text=True, check=False)
+  assert result.returncode != 0
+  errors = [line for line in result.stderr.splitlines() if line.startswith("soundjax: error:")]
+  assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
   assert "Traceback" not in result.stderr
