@@ -37,6 +37,10 @@ def _models(channels, hidden, densenet, waveform_channels) -> ml_collections.Con
   })
 
 
+# The `arg`s get_config takes (`soundjax.experiments.load_config` lists them).
+VARIANTS = ("", "quick", "fsd_kaggle2018")
+
+
 def get_config(arg: str = ""):
   config = common.base_config()
   config.experiment = "adversarial"

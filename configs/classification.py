@@ -7,6 +7,9 @@
 
 from configs import common
 
+# The `arg`s get_config takes (`soundjax.experiments.load_config` lists them).
+VARIANTS = ("", "quick")
+
 
 def get_config(arg: str = ""):
   config = common.base_config()

@@ -116,6 +116,10 @@ def _jamendo():
                median_frames=56)
 
 
+# The `arg`s get_config takes (`soundjax.experiments.load_config` lists them).
+VARIANTS = ("", "quick", "jamendo", "mnist")
+
+
 def get_config(arg: str = ""):
   config = ml_collections.ConfigDict()
   config.experiment = "occlusion"

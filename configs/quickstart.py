@@ -10,6 +10,9 @@ import ml_collections
 
 from configs import adversarial, classification, occlusion
 
+# The `arg`s get_config takes (`soundjax.experiments.load_config` lists them).
+VARIANTS = ("",)
+
 
 def get_config(arg: str = ""):
   del arg  # The quickstart has one size: minutes on two CPU cores.

@@ -4,15 +4,25 @@ Each check raises `ValueError` naming the argument (`"eps must be finite and >= 
 returns the value, so a factory can validate and bind in one line. Config checks name the field
 instead (`name="config.train.learning_rate"`) and raise `ConfigError`, through `require` or
 `config_field`. This module imports nothing of soundjax, so every layer can use it.
+
+Labels are checked where a loss is traced (`labels`: integer dtype and shape) and, since values
+are unknown then, by value only in the checked mode: `checked(fn)` runs any loss, attack or
+attribution under `jax.experimental.checkify` and raises `CheckError` on an out-of-range label
+(`label_range`), a non-finite input or a NaN produced inside.
 """
 
 import contextlib
 import difflib
+import functools
+import inspect
 import math
 import numbers
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 
 class ConfigError(ValueError):
@@ -140,8 +150,15 @@ def positive_integers(name: str, values: Any) -> tuple:
 
 def increasing(name: str, values: Any, *, low: Optional[float] = None,
                high: Optional[float] = None, minimum_length: int = 1) -> tuple:
-  """A sequence of at least `minimum_length` strictly increasing numbers in `[low, high]`."""
-  values = tuple(values) if isinstance(values, (Sequence, np.ndarray)) else (values,)
+  """A sequence of at least `minimum_length` strictly increasing numbers in `[low, high]`.
+
+  A list, tuple or 1-D numpy or jax array (fractions, levels, thresholds); the error names `name`.
+  """
+  if hasattr(values, "__array__") and not isinstance(values, np.ndarray):
+    values = np.asarray(values)  # A jax array: its entries as host numbers.
+  if isinstance(values, np.ndarray):
+    values = (values.item(),) if values.ndim == 0 else tuple(values.tolist())
+  values = tuple(values) if isinstance(values, Sequence) else (values,)
   bad = (len(values) < minimum_length or not all(is_number(v) and math.isfinite(v) for v in values)
          or np.any(np.diff(np.asarray(values, float)) <= 0)
          or (low is not None and min(values) < low) or (high is not None and max(values) > high))
@@ -159,3 +176,146 @@ def bounds(value: Optional[Sequence[float]]) -> Optional[tuple]:
   if len(value) != 2 or not all(is_number(v) for v in value) or not value[0] < value[1]:
     raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {value!r}")
   return (float(value[0]), float(value[1]))
+
+
+# --- Labels and the checked mode --------------------------------------------------------------
+#
+# Shapes and dtypes are static, so labels are checked when a loss is traced. Values are not: an
+# out-of-range label makes the loss NaN (never another class), and `checked` turns that, a
+# non-finite input or a NaN produced anywhere into an exception.
+
+# The error categories `checked` enables: `check`/`debug_check` failures, NaN produced by a
+# floating-point op, integer division by zero. Index checks stay off: jnp's clamped and filled
+# gathers are intended.
+CHECKS = checkify.user_checks | checkify.nan_checks | checkify.div_checks
+
+
+class CheckError(ValueError):
+  """A value check of `checked` failed: a label out of range, a non-finite input, a NaN made."""
+
+
+def labels(y: Any, *, shape: tuple, where: str, name: str = "y", binary: bool = False,
+           per_example: bool = False) -> jax.Array:
+  """`y` as an integer array of `shape`, checked when traced (dtype and shape are static).
+
+  Args:
+    y: class indices (bools too with `binary=True`).
+    shape: the expected shape, e.g. `()` per example or `logits.shape[:-1]` for a batch.
+    where: the function that takes `y`, named in the message (`"soundjax.losses.<name>"`).
+    name: the argument's name.
+    binary: accept bools, for a single-logit binary loss.
+    per_example: say "one label per example" and how to batch, when `shape == ()`.
+
+  Returns:
+    `y` as a jax integer array (bools as int32).
+
+  Raises:
+    TypeError: `y` does not hold integers (floats, one-hot vectors, probabilities).
+    ValueError: `y` has another shape.
+  """
+  y = jnp.asarray(y)
+  if binary and y.dtype == jnp.bool_:
+    y = y.astype(jnp.int32)
+  if not jnp.issubdtype(y.dtype, jnp.integer):
+    hint = (" (pass class indices, e.g. jnp.argmax(one_hot, axis=-1), not one-hot vectors or "
+            "probabilities)" if jnp.issubdtype(y.dtype, jnp.inexact) else "")
+    raise TypeError(f"{where}: {name} must hold integer class indices, got dtype {y.dtype} "
+                    f"and shape {y.shape}{hint}")
+  if y.shape != tuple(shape):
+    if per_example:
+      raise ValueError(f"{where}: {name} must be one integer class index per example (shape "
+                       f"()), got shape {y.shape}; batch the loss with jax.vmap(loss_fn, "
+                       "in_axes=(None, 0, 0))")
+    hint = (" (drop the trailing axis: y[..., 0])" if y.shape == tuple(shape) + (1,) else "")
+    raise ValueError(f"{where}: {name} must be integer class indices of shape {tuple(shape)}, "
+                     f"one per row of the logits, got shape {y.shape}{hint}")
+  return y
+
+
+def label_range(y: jax.Array, num_classes: int, *, dtype: Any, where: str,
+                name: str = "y") -> jax.Array:
+  """A factor for a loss: 1 where `0 <= y < num_classes`, NaN elsewhere (broadcast like `y`).
+
+  A loss multiplied by it is NaN for an invalid label, and so is its gradient, instead of the loss
+  of a wrapped or dropped class. Under `checked` an invalid label raises `CheckError` naming `y`;
+  unchecked, the check is a no-op that XLA removes, and the factor costs a compare and a multiply.
+  """
+  valid = (y >= 0) & (y < num_classes)
+  first_bad = jnp.ravel(y)[jnp.argmin(jnp.ravel(valid))]
+  checkify.debug_check(jnp.all(valid), f"{where}: label {name}={{}} is outside [0, "
+                       f"{num_classes}), the {num_classes} classes (unchecked, this loss is NaN)",
+                       first_bad)
+  return jnp.where(valid, 1.0, jnp.nan).astype(dtype)
+
+
+def _argument_names(fn: Callable) -> list:
+  try:
+    return [p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+  except (TypeError, ValueError):
+    return []
+
+
+def _leaf_name(path: tuple, positional: list) -> str:
+  """`x`, `params['params']['Dense_0']['kernel']` or `argument 3` for a leaf of (args, kwargs)."""
+  group, key, rest = path[0], path[1], path[2:]
+  if group.idx == 0:
+    index = key.idx
+    head = positional[index] if index < len(positional) else f"argument {index}"
+  else:
+    head = str(key.key)
+  return head + jax.tree_util.keystr(rest)
+
+
+def checked(fn: Callable, *, errors: frozenset = CHECKS) -> Callable:
+  """Returns `fn` that raises `CheckError` where it would return values from bad inputs.
+
+  Wraps any loss, attack, attribution or the user's `jax.jit(jax.vmap(...))` of them with
+  `jax.experimental.checkify` (compiled once per input shape). A call raises when:
+  - an input array (in any argument, e.g. `x` or `params`) holds NaN or infinity;
+  - a label is out of range in a soundjax loss (`y=12` for 12 classes, `y=-1`);
+  - an operation produces NaN (a log of a negative number, 0 / 0, inf - inf).
+  The unchecked function stays as fast as before; use this one to debug or in tests.
+
+  Args:
+    fn: the function to check; its outputs are returned unchanged when every check passes.
+    errors: checkify error categories (default `CHECKS`: user checks, NaN and division checks).
+
+  Returns:
+    `checked_fn(*args, **kwargs)` with `fn`'s signature.
+
+  Raises:
+    CheckError: (when called) naming the input, the label or the NaN-producing operation.
+
+  Example:
+    >>> batched = checks.checked(jax.jit(jax.vmap(loss_fn, in_axes=(None, 0, 0))))
+    >>> batched(variables, waveforms, jnp.array([0, 1, 2, 12]))
+    CheckError: soundjax.checks.checked(loss_fn): soundjax.losses.softmax_cross_entropy: label
+    y=12 is out of range: a model with 12 outputs takes labels in [0, 12) ...
+  """
+  if not callable(fn):
+    raise TypeError(f"checked needs a function, got {fn!r}")
+  title = getattr(fn, "__name__", type(fn).__name__)
+  positional = _argument_names(fn)
+
+  def with_input_checks(*args, **kwargs):
+    for path, leaf in jax.tree_util.tree_flatten_with_path((args, kwargs))[0]:
+      dtype = getattr(leaf, "dtype", None)
+      if dtype is not None and jnp.issubdtype(dtype, jnp.inexact):
+        bad = jnp.sum(~jnp.isfinite(leaf))
+        checkify.check(bad == 0, f"input {_leaf_name(path, positional)} holds {{}} NaN or "
+                       "infinite value(s); every output it reaches would be NaN", bad)
+    return fn(*args, **kwargs)
+
+  compiled = jax.jit(checkify.checkify(with_input_checks, errors=errors))
+
+  @functools.wraps(fn)
+  def checked_fn(*args, **kwargs):
+    error, out = compiled(*args, **kwargs)
+    try:
+      error.throw()
+    except checkify.JaxRuntimeError as failure:
+      raise CheckError(f"soundjax.checks.checked({title}): {failure}") from None
+    return out
+
+  return checked_fn

@@ -1,12 +1,18 @@
 """Per-example logits and loss functions that attacks and attributions close over.
 
 A `LogitsFn` is `(params, x) -> logits` and a `LossFn` is `(params, x, y) -> scalar`, both for ONE
-unbatched example. Transforms differentiate them with respect to `x` and callers batch them with
-`jax.vmap`. `params` is whatever the model's `apply` takes (for Linen, the variables dict with
-`params` and, where present, `batch_stats`).
+unbatched example (the aliases of `soundjax.types`). Transforms differentiate them with respect to
+`x` and callers batch them with `jax.vmap`. `params` is whatever the model's `apply` takes (for
+Linen, the variables dict with `params` and, where present, `batch_stats`).
+
+Labels are integer class indices: one scalar per example for a `LossFn`, `logits.shape[:-1]` for
+the `*_on_logits` batch losses. A float, one-hot or misshapen `y` raises `TypeError`/`ValueError`
+when the loss is traced. A label outside `[0, classes)` cannot be seen then: the loss (and its
+gradient) is NaN, never the loss of another class, and `soundjax.checks.checked(fn)` raises on it.
 """
 
 import functools
+import inspect
 from typing import Optional
 
 import flax.linen as nn
@@ -14,15 +20,30 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from soundjax import checks
 from soundjax.types import FrontEnd, LogitsFn, LossFn
 
 
+def _takes_train(model: nn.Module) -> bool:
+  """Whether the module's `__call__` accepts a `train` keyword (or any `**kwargs`)."""
+  try:
+    parameters = inspect.signature(type(model).__call__).parameters.values()
+  except (TypeError, ValueError):  # No signature to read: assume the soundjax convention.
+    return True
+  return any(p.name == "train" and p.kind != p.POSITIONAL_ONLY or p.kind == p.VAR_KEYWORD
+             for p in parameters)
+
+
 def model_logits(model: nn.Module, *, frontend: Optional[FrontEnd] = None) -> LogitsFn:
-  """Returns the per-example logits of a Linen model in inference mode.
+  """Returns the per-example logits (a `soundjax.types.LogitsFn`) of a Linen model.
+
+  The model runs on a batch of one, in inference mode when it has one: `train=False` is passed
+  only if its `__call__` takes a `train` keyword (read once, here), so any module whose
+  `apply(variables, x_batch)` returns `[batch, classes]` logits works.
 
   Args:
-    model: a module whose `apply(variables, x_batch, train=False)` returns `[batch, classes]`
-      (or `[batch]` for a single-logit binary model).
+    model: a module whose `apply(variables, x_batch[, train=False])` returns `[batch, classes]`
+      (`[batch, 1]` for a single-logit binary model).
     frontend: optional per-example transform applied to `x` first, e.g. `frontend.log_mel(...)`,
       so that gradients flow from the model's input back to the waveform.
 
@@ -35,22 +56,47 @@ def model_logits(model: nn.Module, *, frontend: Optional[FrontEnd] = None) -> Lo
     >>> loss_fn = softmax_cross_entropy(logits_fn)
   """
 
+  mode = {"train": False} if _takes_train(model) else {}
+
   def logits_fn(params, x):
     features = frontend(x) if frontend is not None else x
-    return model.apply(params, features[None], train=False)[0]
+    return model.apply(params, features[None], **mode)[0]
 
   return logits_fn
 
 
+def _labels(logits: jax.Array, y: jax.Array, name: str, num_classes: int, binary: bool = False):
+  """`y` checked against `logits` (dtype, shape), clamped into range, and the `label_range`
+  factor (1, or NaN for a label outside `[0, num_classes)`) that the loss is multiplied by."""
+  where = f"soundjax.losses.{name}"
+  y = checks.labels(y, shape=logits.shape[:-1], where=where, binary=binary)
+  factor = checks.label_range(y, num_classes, dtype=logits.dtype, where=where)
+  # Clamped so that no gather wraps (-1 -> the last class) or reads out of bounds.
+  return jnp.clip(y, 0, num_classes - 1), factor
+
+
 def softmax_cross_entropy_on_logits(logits: jax.Array, y: jax.Array) -> jax.Array:
-  """Cross-entropy of `[..., classes]` logits against integer labels `[...]`."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits, y)
+  """Cross-entropy of `[..., classes]` logits against integer labels `[...]`.
+
+  Raises:
+    TypeError, ValueError: (when traced) `y` is not integer or not of shape `logits.shape[:-1]`.
+  """
+  logits = jnp.asarray(logits)
+  y, factor = _labels(logits, y, "softmax_cross_entropy", logits.shape[-1])
+  return optax.softmax_cross_entropy_with_integer_labels(logits, y) * factor
 
 
 def sigmoid_cross_entropy_on_logits(logits: jax.Array, y: jax.Array) -> jax.Array:
-  """Binary cross-entropy of single-logit outputs `[..., 1]` against labels `[...]` in {0, 1}."""
+  """Binary cross-entropy of single-logit outputs `[..., 1]` against labels `[...]` in {0, 1}.
+
+  Raises:
+    TypeError, ValueError: (when traced) `y` is not integer (or bool) or not of shape
+      `logits.shape[:-1]`.
+  """
+  logits = jnp.asarray(logits)
+  y, factor = _labels(logits, y, "sigmoid_binary_cross_entropy", 2, binary=True)
   logit = logits[..., 0]
-  return optax.sigmoid_binary_cross_entropy(logit, jnp.asarray(y, logit.dtype))
+  return optax.sigmoid_binary_cross_entropy(logit, y.astype(logit.dtype)) * factor
 
 
 # Config name -> (loss on logits and labels, prediction from logits).
@@ -78,13 +124,19 @@ def smooth_labels(y: jax.Array, num_classes: int, smoothing: float) -> jax.Array
 
 
 def _smoothed_softmax_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: float):
-  return optax.softmax_cross_entropy(logits, smooth_labels(y, logits.shape[-1], smoothing))
+  logits = jnp.asarray(logits)
+  y, factor = _labels(logits, y, "softmax_cross_entropy", logits.shape[-1])
+  targets = smooth_labels(y, logits.shape[-1], smoothing)
+  return optax.softmax_cross_entropy(logits, targets) * factor
 
 
 def _smoothed_sigmoid_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: float):
+  logits = jnp.asarray(logits)
+  y, factor = _labels(logits, y, "sigmoid_binary_cross_entropy", 2, binary=True)
   # A binary label is the one-hot pair (no, yes); the target is its smoothed "yes":
   # y (1 - a) + a / 2.
-  return optax.sigmoid_binary_cross_entropy(logits[..., 0], smooth_labels(y, 2, smoothing)[..., 1])
+  targets = smooth_labels(y, 2, smoothing)[..., 1]
+  return optax.sigmoid_binary_cross_entropy(logits[..., 0], targets) * factor
 
 
 _SMOOTHED_LOSSES = {"softmax_cross_entropy": _smoothed_softmax_cross_entropy,
@@ -118,20 +170,52 @@ def smoothed_loss_on_logits(name: str, label_smoothing: float = 0.0):
 
 
 def per_example_loss(logits_fn: LogitsFn, name: str) -> LossFn:
-  """Returns `loss_fn(params, x, y)` applying the named loss to `logits_fn(params, x)`."""
+  """Returns the `soundjax.types.LossFn` applying the named loss to `logits_fn(params, x)`.
+
+  Args:
+    logits_fn: `(params, x) -> logits[classes]` for one example (`model_logits`).
+    name: a loss name of `LOGIT_LOSSES`.
+
+  Returns:
+    `loss_fn(params, x, y) -> scalar` for ONE example and its integer label `y` (shape `()`);
+    NaN, with a NaN gradient, for a label outside the model's classes.
+
+  Raises:
+    ValueError: an unknown `name`; (when `loss_fn` is traced) a `y` that is not a scalar.
+    TypeError: (when traced) a `y` that is not integer, e.g. a one-hot vector.
+
+  Example:
+    >>> loss_fn = per_example_loss(model_logits(model), "softmax_cross_entropy")
+    >>> losses = jax.vmap(loss_fn, in_axes=(None, 0, 0))(variables, xs, ys)  # ys: int [batch]
+  """
   loss, _ = loss_on_logits(name)
+  where = f"soundjax.losses.{name}"
 
   def loss_fn(params, x, y):
+    y = checks.labels(y, shape=(), where=where, binary=name == "sigmoid_binary_cross_entropy",
+                      per_example=True)
     return loss(logits_fn(params, x), y)
 
   return loss_fn
 
 
 def softmax_cross_entropy(logits_fn: LogitsFn) -> LossFn:
-  """Returns `loss_fn(params, x, y)`: cross-entropy of the logits against integer label `y`."""
+  """Returns `loss_fn(params, x, y)`: cross-entropy of the logits against integer label `y`.
+
+  A `soundjax.types.LossFn` for one example; see `per_example_loss` for the label checks.
+
+  Example:
+    >>> loss_fn = softmax_cross_entropy(model_logits(model, frontend=log_mel))
+  """
   return per_example_loss(logits_fn, "softmax_cross_entropy")
 
 
 def sigmoid_binary_cross_entropy(logits_fn: LogitsFn) -> LossFn:
-  """Returns `loss_fn(params, x, y)` for a single-logit binary model and a label `y` in {0, 1}."""
+  """Returns `loss_fn(params, x, y)` for a single-logit binary model and a label `y` in {0, 1}.
+
+  A `soundjax.types.LossFn` for one example; see `per_example_loss` for the label checks.
+
+  Example:
+    >>> loss_fn = sigmoid_binary_cross_entropy(model_logits(detector))
+  """
   return per_example_loss(logits_fn, "sigmoid_binary_cross_entropy")

@@ -4,9 +4,9 @@ Ranking order (shared by `occlude` and the sweeps): `"positive"` occludes the hi
 first (the paper's `--ROAR 1`), `"negative"` the lowest first (`--ROAR 0`, "KAR"). Among equal
 attributions the lower flat (row-major) index goes first, in both directions; -0.0 and 0.0 tie.
 
-A replacement is `(x, key) -> fill`, an array of `x`'s shape computed from the ORIGINAL example;
-only `replace_noise` uses the key. Dataset statistics are passed in by the caller (computed on the
-training set), so every replacement is a pure function.
+A replacement is `(x, key) -> fill` (`soundjax.types.Replacement`), an array of `x`'s shape
+computed from the ORIGINAL example; only `replace_noise` uses the key. Dataset statistics are
+passed in by the caller (computed on the training set), so every replacement is a pure function.
 """
 
 import inspect
@@ -30,7 +30,7 @@ def replace_constant(value: ArrayLike) -> Replacement:
   Example:
     >>> x_occluded = occlude(x, a, fraction=0.3, replacement=replace_constant(0.0))
   """
-  if not np.all(np.isfinite(np.asarray(value))):
+  if not np.all(np.isfinite(np.asarray(value))):  # An array of fill values, not one number.
     raise ValueError(f"value must be finite, got {value!r}")
   return lambda x, key: jnp.broadcast_to(jnp.asarray(value, x.dtype), x.shape)
 
@@ -187,7 +187,7 @@ def occlusion_map(loss_fn: LossFn, *, window: Union[int, Sequence[int]],
   like a class-score drop. All windows run in one `vmap` (or `lax.map` chunks of `batch_size`).
 
   Args:
-    loss_fn: `(params, x, y) -> scalar` for one example.
+    loss_fn: `(params, x, y) -> scalar` for one example (a `soundjax.types.LossFn`).
     window: patch size, an int or (rows, cols).
     stride: step between patches, an int or pair; defaults to `window` (no overlap). A last patch
       flush with each edge is added so that every cell is covered.

@@ -3,7 +3,8 @@
 One attribution per example is ranked once; each cell is then a mask `rank < count` (a traced
 count, so cells are vmapped, not looped over) and one forward pass. A sweep therefore costs one
 attribution plus one forward per cell. Per-example functions follow the `Attribution` convention
-`(params, x, y, key)`; callers batch with `jax.jit(jax.vmap(fn, in_axes=(None, 0, 0, 0)))` and
+`(params, x, y, key)` (`LossFn`, `LogitsFn`, `Attribution` and `Replacement` are the aliases of
+`soundjax.types`); callers batch with `jax.jit(jax.vmap(fn, in_axes=(None, 0, 0, 0)))` and
 reduce the batched outputs with `summarize`.
 
 Keys: `key` is split into `1 + len(replacements)` keys; the first goes to the attribution, key
@@ -27,11 +28,14 @@ Sweep = Callable[[Any, jax.Array, jax.Array, jax.Array], Dict[str, jax.Array]]
 CURVES = ("deletion", "insertion")
 
 
-def _check_sweep_args(fractions, replacements, batch_size) -> None:
-  if len(fractions) == 0:
-    raise ValueError("fractions must not be empty")
-  for fraction in fractions:
-    checks.fraction("fraction", fraction)
+def _check_sweep_args(fractions, replacements, batch_size, *, curve: bool = False) -> None:
+  if curve:  # A curve is read (and integrated by `curve_area`) from left to right.
+    checks.increasing("fractions", fractions, low=0.0, high=1.0)
+  else:
+    if len(fractions) == 0:
+      raise ValueError("fractions must not be empty")
+    for fraction in fractions:
+      checks.fraction("fraction", fraction)
   if len(replacements) == 0 or not all(callable(r) for r in replacements):
     raise ValueError(f"replacements must be a non-empty sequence of (x, key) -> fill callables, "
                      f"got {replacements!r}")
@@ -86,7 +90,8 @@ def occlusion_sweep(loss_fn: LossFn, attribution_fn: Attribution, *, fractions: 
   Args:
     loss_fn: `(params, x, y) -> scalar`, evaluated on every occluded input.
     attribution_fn: the method, `(params, x, y, key) -> a`, computed once per example.
-    fractions: static shares of cells to occlude, each in [0, 1].
+    fractions: static shares of cells to occlude, each in [0, 1], in any order (the cells'
+      last axis follows it).
     replacements: replacement values, `(x, key) -> fill` (see `occlusion.replace_*`).
     directions: rankings, "positive" (highest attribution first) and/or "negative".
     logits_fn: optional `(params, x) -> logits`, also recorded per cell so that accuracy, F1 or
@@ -105,7 +110,12 @@ def occlusion_sweep(loss_fn: LossFn, attribution_fn: Attribution, *, fractions: 
     >>> sweep = occlusion_sweep(loss_fn, abs_gradient(loss_fn), fractions=(0.1, 0.5),
     ...                         replacements=(replace_dataset_mean(0.0),), logits_fn=logits_fn)
     >>> results = jax.jit(jax.vmap(sweep, in_axes=(None, 0, 0, 0)))(params, xs, ys, keys)
-    >>> summary = summarize(results, ys, metric_fn=accuracy)
+    >>> accuracy = lambda logits, ys: jnp.mean(jnp.argmax(logits, axis=-1) == ys)
+    >>> summary = summarize(results, ys, metric_fn=accuracy)  # summary["metric"]: [2, 1, 2]
+
+  Raises:
+    ValueError: empty `fractions`, `replacements` or `directions`, a fraction outside [0, 1], an
+      unknown direction, or a `batch_size` below 1.
   """
   _check_sweep_args(fractions, replacements, batch_size)
   if len(directions) == 0:
@@ -127,7 +137,7 @@ def deletion_insertion(loss_fn: LossFn, attribution_fn: Attribution, *,
 
   Args:
     loss_fn, attribution_fn, logits_fn, batch_size: as in `occlusion_sweep`.
-    fractions: increasing static shares in [0, 1] (include 0 and 1 for the full curve).
+    fractions: strictly increasing static shares in [0, 1] (include 0 and 1 for the full curve).
     replacement: the value occluded cells take.
     direction: which end of the ranking counts as most important.
 
@@ -139,8 +149,12 @@ def deletion_insertion(loss_fn: LossFn, attribution_fn: Attribution, *,
   Example:
     >>> curves = deletion_insertion(loss_fn, gradient(loss_fn), fractions=np.linspace(0, 1, 11),
     ...                             replacement=replace_dataset_mean(0.0))
+
+  Raises:
+    ValueError: `fractions` empty, not strictly increasing or outside [0, 1] (checked here, not
+      first by `curve_area`); an unknown `direction`; a bad `replacement` or `batch_size`.
   """
-  _check_sweep_args(fractions, (replacement,), batch_size)
+  _check_sweep_args(fractions, (replacement,), batch_size, curve=True)
   checks.one_of("direction", direction, DIRECTIONS)
   evaluate = _cells(loss_fn, attribution_fn, logits_fn, [(direction, False), (direction, True)],
                     (replacement,), fractions, batch_size)
@@ -162,12 +176,22 @@ def summarize(results: Dict[str, jax.Array], ys: Optional[jax.Array] = None, *,
   Args:
     results: a batched output of `occlusion_sweep` or `deletion_insertion`.
     ys: the labels, needed with `metric_fn`.
-    metric_fn: optional `(logits[batch, ...], ys[batch]) -> scalar`, e.g. accuracy, in jnp.
+    metric_fn: optional `(logits[batch, ...], ys[batch]) -> scalar` in jnp, e.g. accuracy
+      `lambda logits, ys: jnp.mean(jnp.argmax(logits, axis=-1) == ys)`.
 
   Returns:
     "loss" (mean occluded loss per cell), "loss_original", "loss_difference" (occluded minus
     original) and "loss_fell" (share of examples whose loss fell); with `metric_fn` also
-    "metric", "metric_original" and "metric_difference".
+    "metric", "metric_original" and "metric_difference". A NaN loss (an invalid label, a NaN
+    input) makes its cells' means NaN.
+
+  Raises:
+    ValueError: `metric_fn` without `ys` or without recorded logits (pass `logits_fn`).
+
+  Example:
+    >>> accuracy = lambda logits, ys: jnp.mean(jnp.argmax(logits, axis=-1) == ys)
+    >>> summary = summarize(results, ys, metric_fn=accuracy)
+    >>> summary["metric_difference"]  # occluded minus original accuracy, per cell
   """
   loss, original = results["loss"], results["loss_original"]
   cells = loss.shape[1:]
@@ -193,14 +217,27 @@ def summarize(results: Dict[str, jax.Array], ys: Optional[jax.Array] = None, *,
 def curve_area(fractions: Sequence[float], values: ArrayLike) -> jax.Array:
   """Trapezoid area under `values[..., fraction]` against the occluded fraction.
 
+  Args:
+    fractions: the curve's strictly increasing fractions in [0, 1] (at least 2), as given to
+      `deletion_insertion`.
+    values: `[..., len(fractions)]`, e.g. `summarize(curves)["loss"]`.
+
+  Returns:
+    The areas, `values.shape[:-1]`; NaN where a value is NaN.
+
+  Raises:
+    ValueError: fewer than 2 or not strictly increasing fractions in [0, 1], or a last axis of
+      `values` of another length.
+
   Example:
     >>> areas = curve_area(fractions, summarize(results)["loss"])  # [deletion, insertion]
   """
-  fractions = np.asarray(fractions, np.float64)
+  fractions = np.asarray(checks.increasing("fractions", fractions, low=0.0, high=1.0,
+                                           minimum_length=2), np.float64)
   values = jnp.asarray(values)
-  if fractions.ndim != 1 or values.shape[-1:] != fractions.shape or np.any(np.diff(fractions) < 0):
-    raise ValueError(f"fractions must be increasing and match the last axis of values "
-                     f"{values.shape}, got {fractions!r}")
+  if values.shape[-1:] != fractions.shape:
+    raise ValueError(f"fractions must match the last axis of values {values.shape}, got "
+                     f"{len(fractions)} fractions")
   # Written out because jnp.trapezoid broadcasts 1-D fractions by rank promotion.
   midpoints = 0.5 * (values[..., 1:] + values[..., :-1])
   return jnp.tensordot(midpoints, jnp.asarray(np.diff(fractions), values.dtype), axes=1)

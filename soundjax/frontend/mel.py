@@ -111,7 +111,13 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmi
       3x faster on CPU and within ~0.01 dB.
 
   Returns:
-    `f(waveform) -> log_mel` for one unbatched 1-D waveform; batch it with `jax.vmap`.
+    `f(waveform) -> log_mel` for one unbatched 1-D waveform of at least `n_fft` samples; batch it
+    with `jax.vmap`. NaN or infinite samples make the whole example NaN (the top_db floor is
+    relative to the example's maximum); `soundjax.checks.checked(f)` raises on them instead.
+
+  Raises:
+    ValueError: an invalid argument; when `f` is traced, a waveform that is not 1-D or has fewer
+      than `n_fft` samples (empty included), whatever `center`.
 
   Example:
     >>> f = log_mel(sample_rate=32000, n_fft=1024, hop_length=512, n_mels=64)
@@ -126,8 +132,14 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmi
   def f(waveform: jax.Array) -> jax.Array:
     waveform = jnp.asarray(waveform)
     if waveform.ndim != 1:
-      raise ValueError(f"waveform must be 1-D [samples], got shape {waveform.shape}; "
-                       "batch with jax.vmap")
+      raise ValueError(f"soundjax.frontend.log_mel: waveform must be 1-D [samples], got shape "
+                       f"{waveform.shape}; batch with jax.vmap")
+    # librosa warns (center=True) or fails (center=False) below one window; the frames of a
+    # shorter clip would be mostly padding, so it is refused here, when f is traced.
+    if waveform.shape[0] < n_fft:
+      what = "is empty" if waveform.shape[0] == 0 else f"has {waveform.shape[0]} samples"
+      raise ValueError(f"soundjax.frontend.log_mel: the waveform {what}, shorter than one frame; "
+                       f"it needs at least n_fft = {n_fft} samples (pad the clip or lower n_fft)")
     power = power_spectrogram(waveform, n_fft=n_fft, hop_length=hop_length, center=center,
                               pad_mode=pad_mode, precise=precise)
     # HIGHEST keeps full float32 products on accelerators, whose default is bfloat16/TF32.

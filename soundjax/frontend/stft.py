@@ -25,8 +25,11 @@ def num_frames(num_samples: int, *, n_fft: int, hop_length: int, center: bool = 
   """Number of STFT frames of a `num_samples` signal, as in `librosa.stft`.
 
   Raises:
-    ValueError: if `center=False` and the signal is shorter than one frame.
+    ValueError: if the signal is empty, or if `center=False` and it is shorter than one frame.
   """
+  if num_samples < 1:
+    raise ValueError("the signal is empty (0 samples); it needs at least one sample, and "
+                     f"n_fft={n_fft} for center=False")
   padded = num_samples + 2 * (n_fft // 2) if center else num_samples
   if padded < n_fft:
     raise ValueError(f"a signal of {num_samples} samples is shorter than n_fft={n_fft}; "

@@ -151,20 +151,11 @@ def test_vmap_and_batch_axes_equal_one_example_at_a_time():
                              power(y[1], n_fft=64, hop_length=24), rtol=1e-6)
 
 
-def test_gradient_is_finite_on_silence_and_matches_float64():
-  f = frontend.log_mel(**SMALL, top_db=None)
-  weights = jnp.asarray(np.random.default_rng(1).standard_normal((frontend.num_frames(
-      400, n_fft=64, hop_length=24), 12)), jnp.float32)
-  loss = lambda x: jnp.sum(f(x) * weights.astype(x.dtype))
+def test_gradient_is_finite_on_silence_and_dc():
+  # The values of the gradient are checked against finite differences in test_gradients.py.
+  grad_fn = jax.jit(jax.grad(lambda x: jnp.sum(frontend.log_mel(**SMALL)(x))))
   for y in (np.zeros(400, np.float32), np.full(400, 0.5, np.float32)):
-    grad = jax.jit(jax.grad(lambda x: jnp.sum(frontend.log_mel(**SMALL)(x))))(jnp.asarray(y))
-    assert np.all(np.isfinite(grad))
-  y = signals(8000, 400)["noise"]
-  grad = jax.jit(jax.grad(loss))(jnp.asarray(y))
-  with jax.enable_x64(True):  # float64 input takes the plain jnp.fft path
-    want = jax.grad(loss)(jnp.asarray(y, jnp.float64))
-  np.testing.assert_allclose(np.asarray(grad), np.asarray(want), rtol=0,
-                             atol=1e-4 * np.abs(want).max())
+    assert np.all(np.isfinite(grad_fn(jnp.asarray(y))))
 
 
 def test_traces_once_per_shape():
@@ -196,5 +187,5 @@ def test_bad_inputs_raise_at_trace_time():
   f = frontend.log_mel(**SMALL)
   with pytest.raises(ValueError, match="1-D"):
     jax.jit(f)(jnp.zeros((2, 300)))
-  with pytest.raises(ValueError, match="shorter than n_fft"):
+  with pytest.raises(ValueError, match="shorter than"):  # "... n_fft" or "... one frame"
     jax.jit(frontend.log_mel(**SMALL, center=False))(jnp.zeros(63))

@@ -9,16 +9,12 @@ import sys
 import time
 import types
 
-import flax.linen as nn
-import hypothesis
 import jax
 import numpy as np
-import optax
 import pytest
-from hypothesis import strategies as st
 
 from configs import common
-from soundjax import checks, data, losses, training
+from soundjax import checks, data, training
 from soundjax.training import loop as train
 from tests.toys import REPO, TINY_SYNTH
 
@@ -145,72 +141,6 @@ def test_train_step_and_predict_compile_once(tiny_data_dir, tiny_synth_settings)
                               train.data.batches(builder, "test", batch_size=16), predict)
   assert step._cache_size() == 1 and predict._cache_size() == 1  # 24 = 16 + 8: padded batch.
   assert len(evaluation["labels"]) == 24
-
-
-class _Linear(nn.Module):
-  classes: int
-
-  @nn.compact
-  def __call__(self, x, train=False):
-    del train
-    return nn.Dense(self.classes)(x)
-
-
-@pytest.mark.parametrize("loss, classes", [("softmax_cross_entropy", 3),
-                                           ("sigmoid_binary_cross_entropy", 1)])
-def test_make_train_step_minimises_the_smoothed_loss(loss, classes):
-  task = train.Task(model=_Linear(classes), frontend=None, loss=loss)
-  x = np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(4, 2)
-  y = np.array([0, 1, 1, 0], np.int32)
-  state = train.create_state(task, optax.sgd(0.1), x, jax.random.key(0))
-  logits = train.make_predict(task)(state.variables, x)
-  expected = losses.smoothed_loss_on_logits(loss, 0.3)(logits, y).mean()
-  _, scalars = train.make_train_step(task, label_smoothing=0.3)(state, x, y, jax.random.key(1))
-  np.testing.assert_allclose(scalars["loss"], expected, rtol=1e-6)
-
-
-@pytest.mark.parametrize("name, logits, y, smoothing, targets", [
-    # optax.smooth_labels: one_hot (1 - a) + a / K.
-    ("softmax_cross_entropy", [[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], [2, 0], 0.3,
-     [[0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]),
-    # The published 0.02 + 0.96 y.
-    ("sigmoid_binary_cross_entropy", [[0.7], [-1.2], [2.5]], [1, 0, 0], 0.04,
-     [0.98, 0.02, 0.02]),
-])
-def test_label_smoothing_matches_the_closed_form(name, logits, y, smoothing, targets):
-  logits, targets = np.asarray(logits, np.float64), np.asarray(targets)
-  if name == "softmax_cross_entropy":
-    log_p = logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
-    expected = -np.sum(targets * log_p, axis=-1)
-  else:
-    p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-    expected = -(targets * np.log(p) + (1.0 - targets) * np.log(1.0 - p))
-  loss = losses.smoothed_loss_on_logits(name, smoothing)
-  np.testing.assert_allclose(loss(np.float32(logits), np.asarray(y)), expected, rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", sorted(losses.LOGIT_LOSSES))
-def test_no_smoothing_is_the_plain_loss_and_bad_smoothing_fails(name):
-  assert losses.smoothed_loss_on_logits(name, 0.0) is losses.loss_on_logits(name)[0]
-  for bad in (-0.1, 1.0):
-    with pytest.raises(ValueError, match="label_smoothing must be in"):
-      losses.smoothed_loss_on_logits(name, bad)
-
-
-@hypothesis.settings(max_examples=15, deadline=None)
-@hypothesis.given(seed=st.integers(0, 2**16), smoothing=st.floats(0.0, 0.99),
-       name=st.sampled_from(sorted(losses.LOGIT_LOSSES)))
-def test_smoothed_loss_mixes_the_true_label_with_every_label(seed, smoothing, name):
-  # Cross-entropy is linear in the target: L_a(y) = (1 - a) L(y) + a mean_k L(k).
-  classes = 4 if name == "softmax_cross_entropy" else 1
-  logits = np.random.default_rng(seed).normal(size=(3, classes)).astype(np.float32)
-  y = np.array([0, 1, 0], np.int32)
-  plain = losses.loss_on_logits(name)[0]
-  labels = range(max(classes, 2))
-  mixed = (1 - smoothing) * plain(logits, y) + smoothing * np.mean(
-      [plain(logits, np.full(3, k, np.int32)) for k in labels], axis=0)
-  np.testing.assert_allclose(losses.smoothed_loss_on_logits(name, smoothing)(logits, y), mixed,
-                             rtol=1e-5, atol=1e-6)
 
 
 class _WithValid:

@@ -1,0 +1,100 @@
+"""Losses against closed forms, their label checks, and `model_logits` with and without `train`."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from soundjax import losses
+from tests.toys import CLASSES, DIM, linear_logits, linear_params
+
+
+def log_softmax(logits):
+  """numpy reference, independent of optax."""
+  logits = np.asarray(logits, np.float64)
+  shifted = logits - logits.max(-1, keepdims=True)
+  return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_softmax_cross_entropy_is_minus_the_log_probability():
+  logits = np.array([[1.0, 2.0, -1.0], [0.5, 0.5, 3.0]], np.float32)
+  y = np.array([2, 0])
+  np.testing.assert_allclose(losses.softmax_cross_entropy_on_logits(logits, y),
+                             -log_softmax(logits)[np.arange(2), y], rtol=1e-6)
+
+
+def test_sigmoid_cross_entropy_closed_form_and_bool_labels():
+  logits = np.array([[2.0], [-1.0], [0.3]], np.float32)
+  y = np.array([1, 0, 1])
+  p = 1.0 / (1.0 + np.exp(-logits[:, 0].astype(np.float64)))
+  expected = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+  np.testing.assert_allclose(losses.sigmoid_cross_entropy_on_logits(logits, y), expected,
+                             rtol=1e-6)
+  np.testing.assert_allclose(losses.sigmoid_cross_entropy_on_logits(logits, y.astype(bool)),
+                             expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, logits, bad", [
+    ("softmax_cross_entropy", np.zeros((4, CLASSES)), (CLASSES, -1, 100)),
+    ("sigmoid_binary_cross_entropy", np.zeros((4, 1)), (2, -1)),
+])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_out_of_range_labels_are_nan_in_every_loss(name, logits, bad, smoothing):
+  loss = losses.smoothed_loss_on_logits(name, smoothing)
+  for label in bad:
+    values = np.asarray(loss(jnp.asarray(logits, jnp.float32), jnp.array([0, label, 1, 0])))
+    assert np.isnan(values[1]) and np.isfinite(values[[0, 2, 3]]).all(), (label, values)
+
+
+def test_per_example_loss_and_its_input_gradient_are_nan_for_a_bad_label():
+  params = linear_params()
+  loss_fn = losses.softmax_cross_entropy(linear_logits)
+  x = jnp.linspace(-1.0, 1.0, DIM)
+  np.testing.assert_allclose(loss_fn(params, x, 1),
+                             -log_softmax(linear_logits(params, x))[1], rtol=1e-5)
+  for label in (CLASSES, -1):
+    assert np.isnan(loss_fn(params, x, label))
+    assert np.isnan(jax.grad(loss_fn, argnums=1)(params, x, label)).all()
+  assert np.isfinite(jax.grad(loss_fn, argnums=1)(params, x, CLASSES - 1)).all()
+
+
+@pytest.mark.parametrize("y, error, match", [
+    (1.0, TypeError, r"y must hold integer class indices, got dtype float32"),
+    (jnp.eye(CLASSES)[1], TypeError, r"not one-hot vectors"),
+    (jnp.array([1]), ValueError, r"one integer class index per example \(shape \(\)\)"),
+])
+def test_per_example_loss_refuses_labels_it_cannot_use(y, error, match):
+  loss_fn = losses.sigmoid_binary_cross_entropy(lambda params, x: x[:1])
+  with pytest.raises(error, match=match):
+    loss_fn(None, jnp.zeros(DIM), y)
+
+
+def test_batch_loss_refuses_labels_of_another_shape():
+  with pytest.raises(ValueError, match=r"^soundjax\.losses\.sigmoid_binary_cross_entropy: y must "
+                     r"be integer class indices of shape \(3,\).*got shape \(3, 1\) \(drop the "
+                     r"trailing axis"):
+    losses.sigmoid_cross_entropy_on_logits(jnp.zeros((3, 1)), jnp.zeros((3, 1), jnp.int32))
+  with pytest.raises(ValueError, match=r"shape \(3,\).*got shape \(2,\)"):
+    losses.softmax_cross_entropy_on_logits(jnp.zeros((3, CLASSES)), jnp.zeros(2, jnp.int32))
+
+
+class NoTrain(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(CLASSES)(x)
+
+
+class KeywordOnlyTrain(nn.Module):
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    return nn.Dropout(0.9, deterministic=not train)(nn.Dense(CLASSES)(x))
+
+
+@pytest.mark.parametrize("module", [NoTrain, KeywordOnlyTrain])
+def test_model_logits_passes_train_only_to_models_that_take_it(module):
+  x = jnp.linspace(-1.0, 1.0, DIM)
+  variables = {"params": NoTrain().init(jax.random.key(0), x[None])["params"]}
+  logits = losses.model_logits(module())(variables, x)  # Dropout needs no rng when not training
+  np.testing.assert_allclose(logits, x @ variables["params"]["Dense_0"]["kernel"]
+                             + variables["params"]["Dense_0"]["bias"], rtol=1e-5)
