@@ -8,8 +8,8 @@ import pytest
 import soundfile
 
 from soundjax import data
-from soundjax.data.synthetic import events as synthetic
 from soundjax.data.builders import fsd_kaggle2018
+from soundjax.data.synthetic import events as synthetic
 
 
 def test_synth_events_is_deterministic_balanced_and_clean(tiny_data_dir, tiny_synth_settings,

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from soundjax.checks import ConfigError
 from soundjax.experiments import occlusion
 from soundjax.experiments.occlusion import checks as occlusion_checks
 from soundjax.experiments.occlusion import evaluate
-from soundjax.metrics import frame_detection
+from soundjax.experiments.occlusion import report as occlusion_report
 
 
 def tiny_config(data_dir, settings):
@@ -55,8 +56,15 @@ def test_run_writes_every_cell_and_originals_match_the_trained_models(
     for name in ("accuracy", "accuracy_difference", "loss_fell", "loss_difference"):
       assert np.shape(sweep[name]) == cells
     assert np.shape(task["mean"]["methods"][method]["curves"]["accuracy"]) == (2, 3)
-    assert np.array_equal(task["beats_original"][method],
-                          np.asarray(sweep["accuracy"]) > task["mean"]["original"]["accuracy"])
+    # (How beats_original is computed is checked on hand-made figures below.) A cell every model
+    # wins on has a winning mean, and one no model wins on has not.
+    beats = np.asarray(task["beats_original"][method])
+    count = np.asarray(task["models_beating"][method])
+    assert beats.shape == count.shape == cells and beats.dtype == bool
+    assert np.all((0 <= count) & (count <= task["num_models"]))
+    assert np.all(beats[count == task["num_models"]]) and not np.any(beats[count == 0])
+  assert task["num_cells"] == len(settings.methods) * np.prod(cells)
+  assert 0 <= task["num_cells_beating"] <= task["num_cells"]
   # Every test clip is swept, so the originals' accuracy is the trained model's test accuracy.
   for model, figures in zip(task["models"], task["per_model"]):
     assert figures["original"]["accuracy"] == pytest.approx(model["test_accuracy"])
@@ -77,7 +85,23 @@ def linear_loss(params, x, y):
   return optax.softmax_cross_entropy_with_integer_labels(linear_logits(params, x), y)
 
 
-def test_evaluator_cells_equal_a_direct_occlude_loop():
+def _numpy_loss(params, x, y):
+  logits = np.asarray(params, np.float64) @ np.ravel(x)
+  return np.log(np.sum(np.exp(logits - logits.max()))) + logits.max() - logits[y]
+
+
+def _occlude_by_hand(x, a, count, fill, direction="positive", reveal=False):
+  """Replaces the `count` cells of highest (positive) or lowest (negative) attribution, earlier
+  flat index first among ties; `reveal` keeps only those cells instead."""
+  flat = np.ravel(a)
+  order = np.argsort(-flat if direction == "positive" else flat, kind="stable")
+  chosen = np.zeros(flat.size, bool)
+  chosen[order[:count]] = True
+  chosen = chosen.reshape(x.shape) != reveal
+  return np.where(chosen, fill, x)
+
+
+def test_evaluator_cells_equal_occlusion_by_hand():
   rng = np.random.default_rng(0)
   params = jnp.asarray(rng.standard_normal((3, 20)), jnp.float32)
   xs = rng.standard_normal((2, 4, 5)).astype(np.float32)
@@ -85,41 +109,110 @@ def test_evaluator_cells_equal_a_direct_occlude_loop():
   keys = np.asarray(jax.random.key_data(jax.random.split(jax.random.key(3), 2)))
   settings = occlusion_config.get_config("quick").attribution
   settings.update(fractions=(0.3, 0.99), curve_fractions=(0.0, 0.5, 1.0), cell_batch_size=5)
+  assert tuple(settings.replacements) == occlusion_config.REPLACEMENTS
+  assert tuple(settings.directions) == ("positive", "negative")
+  assert settings.curve_replacement == "mean"
   statistics = {"mean": 0.1, "std": 0.9, "min": -2.5, "max": 2.0}
   method = attribution.smoothgrad(attribution.gradient(linear_loss), stddev=0.5, num_samples=3)
   out = evaluate.make_evaluator(method, linear_loss, linear_logits, settings,
                                  statistics)(params, xs, ys, keys)
-  replacements = [evaluate.make_replacement(n, statistics) for n in settings.replacements]
+  counts = (6, 20)  # round(0.3 * 20), round(0.99 * 20)
   for i in range(2):
-    method_key, *fill_keys = jax.random.split(jax.random.wrap_key_data(keys[i]),
-                                              1 + len(replacements))
-    a = method(params, xs[i], ys[i], method_key)
-    for d, r, f in [(0, 0, 0), (1, 4, 1), (0, 3, 1)]:  # mean, noise (keyed), example_max
-      occluded = attribution.occlude(xs[i], a, fraction=settings.fractions[f],
-                                     replacement=replacements[r], key=fill_keys[r],
-                                     direction=settings.directions[d])
-      np.testing.assert_allclose(out["sweep"]["loss"][i, d, r, f],
-                                 linear_loss(params, occluded, ys[i]), rtol=1e-5)
-    half = attribution.occlude(xs[i], a, fraction=0.5, replacement=replacements[0])
-    np.testing.assert_allclose(out["curves"]["logits"][i, 0, 1], linear_logits(params, half),
-                               rtol=1e-5)
+    x = xs[i]
+    # The documented key split: the attribution's key, then one per replacement.
+    method_key, *fill_keys = jax.random.split(jax.random.wrap_key_data(keys[i]), 6)
+    a = np.asarray(method(params, x, ys[i], method_key))
     np.testing.assert_allclose(out["attribution"][i], a, rtol=1e-5, atol=1e-7)
+    fills = [0.1, -2.5, 3 * x.min(), x.max(),  # mean, dataset_min, example_min, example_max
+             0.1 + 0.9 * np.asarray(jax.random.normal(fill_keys[4], x.shape))]  # noise
+    for d, direction in enumerate(("positive", "negative")):
+      for r, fill in enumerate(fills):
+        for f, count in enumerate(counts):
+          occluded = _occlude_by_hand(x, a, count, fill, direction)
+          np.testing.assert_allclose(out["sweep"]["loss"][i, d, r, f],
+                                     _numpy_loss(params, occluded, ys[i]), rtol=1e-4,
+                                     atol=1e-6, err_msg=str((i, direction, r, count)))
+    np.testing.assert_allclose(out["sweep"]["loss_original"][i], _numpy_loss(params, x, ys[i]),
+                               rtol=1e-4, atol=1e-6)
+    # Curves: row 0 deletes, row 1 reveals the top cells, at fractions 0, 0.5 and 1.
+    for c, reveal in enumerate((False, True)):
+      for f, count in enumerate((0, 10, 20)):
+        want = np.asarray(params, np.float64) @ np.ravel(
+            _occlude_by_hand(x, a, count, 0.1, reveal=reveal))
+        np.testing.assert_allclose(out["curves"]["logits"][i, c, f], want, rtol=1e-4,
+                                   atol=1e-5)
+
+
+def _logit(p):
+  p = np.asarray(p, np.float64)
+  return np.log(p / (1 - p))
 
 
 def test_detection_scorer_filters_each_song_then_scores():
   config = ml_collections.ConfigDict({"metric": "detection", "median_frames": 3,
                                       "loss": "sigmoid_binary_cross_entropy"})
-  rng = np.random.default_rng(1)
   recording = np.array([0] * 6 + [1] * 5)
-  examples = evaluate.Examples(np.zeros((11, 2)), rng.integers(0, 2, 11), recording)
-  logits = rng.standard_normal((11, 2, 1))
+  labels = np.array([1, 1, 0, 0, 0, 1] + [0, 0, 0, 1, 1])
+  examples = evaluate.Examples(np.zeros((11, 2)), labels, recording)
+  probabilities = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.7] + [0.1, 0.2, 0.9, 0.3, 0.6])
+  # Cell 0 scores 0.5 everywhere; cell 1 the probabilities above.
+  logits = np.stack([np.zeros(11), _logit(probabilities)], axis=1)[..., None]
   scores = evaluate.scorer(config, examples, threshold=0.4)(logits)
-  probabilities = 1 / (1 + np.exp(-logits[:, 1, 0]))
-  filtered = frame_detection.median_filter([probabilities[:6], probabilities[6:]], 3)
-  expected = frame_detection.evaluate(np.concatenate(filtered), examples.y, 0.4)
   assert scores["f1"].shape == (2,)
-  assert scores["f1"][1] == pytest.approx(expected["f1"])
-  assert scores["auroc"][1] == pytest.approx(expected["auroc"])
+  # Cell 1, filtered by hand within each song (3 frames, ends repeated):
+  #   song 0 [0.9 0.8 0.2 0.3 0.3 0.7], song 1 [0.1 0.2 0.3 0.6 0.6]: every frame right at 0.4.
+  # Unfiltered, 4 of 11 frames are wrong (F1 0.6); filtered across the song boundary, frame 5
+  # would be median(0.3, 0.7, 0.1) = 0.3, a miss (F1 8/9).
+  assert scores["f1"][1] == pytest.approx(1.0)
+  assert scores["auroc"][1] == pytest.approx(1.0)
+  assert scores["error"][1] == pytest.approx(0.0)
+  # Cell 0: every frame positive: 5 hits, 6 false alarms.
+  assert scores["precision"][0] == pytest.approx(5 / 11)
+  assert scores["recall"][0] == pytest.approx(1.0)
+  assert scores["f1"][0] == pytest.approx(2 * 5 / 16)
+  assert scores["specificity"][0] == pytest.approx(0.0)
+  assert scores["auroc"][0] == pytest.approx(0.5)  # all ties
+
+
+def test_task_results_and_table_on_hand_computed_figures():
+  config = occlusion_config.get_config("quick")
+  config.attribution.update(methods=("gradient",), directions=("positive",),
+                            replacements=("mean",), fractions=(0.25, 0.5, 0.75),
+                            curve_fractions=(0.0, 1.0))
+  task = config.tasks.sound.copy_and_resolve_references()
+  task.attribution = config.attribution
+  prepared = types.SimpleNamespace(test=evaluate.Examples(np.zeros((4, 2)), np.arange(4)),
+                                   statistics={"mean": 0.0})
+
+  def model(seed, original, cells, fell, areas):
+    method = {"sweep": {"accuracy": np.array([[cells]]), "loss_fell": np.array([[fell]])},
+              "curves": {"accuracy": np.array([[1.0, 0.0], [0.0, 1.0]])},
+              "areas": {"accuracy": np.array(areas)}}
+    return {"seed": seed, "test_accuracy": original, "threshold": None,
+            "original": {"accuracy": original}, "methods": {"gradient": method}}
+
+  per_model = [model(0, 0.5, [0.75, 0.25, 0.5625], [0.5, 0.0, 0.0], [0.5, 0.5]),
+               model(1, 0.75, [0.625, 1.0, 0.4375], [0.25, 1.0, 0.5], [0.25, 0.75])]
+  results = occlusion_report.task_results(task, prepared, per_model, {"total": 1.0})
+  mean, std = results["mean"], results["std"]
+  assert results["metric"] == "accuracy" and results["num_models"] == 2
+  assert mean["original"]["accuracy"] == 0.625
+  assert std["original"]["accuracy"] == pytest.approx(0.25 / np.sqrt(2))  # ddof 1
+  np.testing.assert_allclose(mean["methods"]["gradient"]["sweep"]["accuracy"],
+                             [[[0.6875, 0.625, 0.5]]])
+  np.testing.assert_allclose(std["methods"]["gradient"]["sweep"]["accuracy"],
+                             np.array([[[0.125, 0.75, 0.125]]]) / np.sqrt(2))
+  # Cell 0's mean beats the mean original; cell 1's only ties it, though model 1 beats its own;
+  # in cell 2 model 0 beats its own original (0.5625 > 0.5), but not the mean one.
+  np.testing.assert_array_equal(results["beats_original"]["gradient"], [[[True, False, False]]])
+  np.testing.assert_array_equal(results["models_beating"]["gradient"], [[[1, 1, 1]]])
+  assert (results["num_cells_beating"], results["num_cells"]) == (1, 3)
+  table = occlusion_report.markdown("sound", results)
+  row = ("| grad (grad_orig) | mean | positive | **0.688 ± 0.088 (38%) ▲** | 0.625 ± 0.530 (50%) "
+         "| 0.500 ± 0.088 (25%) |")
+  assert row in table
+  assert "**0.625 ± 0.177**" in table and "1 of 3 cells" in table
+  assert "| grad (grad_orig) | 0.375 ± 0.177 | 0.625 ± 0.177 |" in table  # curve areas
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -3,8 +3,11 @@
 import json
 import os
 
+import numpy as np
+import pytest
+
 from configs import quickstart
-from soundjax import report
+from soundjax import data, report
 from soundjax.experiments import quickstart as quickstart_experiment
 
 
@@ -21,7 +24,17 @@ def test_quickstart_runs_its_stages_into_subfolders(tiny_data_dir, tiny_synth_se
   assert set(results) == {"classification"}
   assert os.path.exists(tmp_path / "classification" / "confusion_matrix.png")
   with open(tmp_path / "results.json") as file:
-    assert json.load(file)["classification"]["steps"] == 2
+    classification = json.load(file)["classification"]
+  assert classification["steps"] == 2
+  # Invariant, not the report's formula: class recalls weighted by class size are the accuracy.
+  builder = data.prepare("synth_events", data_dir=tiny_data_dir, **tiny_synth_settings)
+  counts = np.bincount(data.arrays(builder, "test")["y"], minlength=data.num_classes(builder))
+  assert classification["num_test_examples"] == counts.sum() == tiny_synth_settings["num_test"]
+  recalls = np.array([np.nan if v is None else v
+                      for v in classification["per_class_accuracy"].values()], np.float64)
+  assert np.all(np.isnan(recalls) == (counts == 0))
+  assert np.nansum(recalls * counts) / counts.sum() == pytest.approx(
+      classification["test_accuracy"])
   assert "classification/summary.md" in (tmp_path / "summary.md").read_text()
   # The HTML page of the run (its converter is tested on its own in test_report.py).
   page = open(report.write_html_report(str(tmp_path))).read()

@@ -4,7 +4,6 @@ import hypothesis
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-import scipy.ndimage
 from hypothesis import strategies as st
 from sklearn import metrics as sk_metrics
 
@@ -40,15 +39,56 @@ def test_scores_at_a_threshold_equal_scikit_learn(labels, seed, threshold):
   assert result["error"] == pytest.approx(1 - sk_metrics.accuracy_score(labels, predicted))
 
 
-def test_median_filter_is_per_song_with_nearest_edges():
+def _median_reference(song, size):
+  """Running median by hand: the window of frame i spans i - size // 2 .. i + (size - 1) // 2,
+  edges repeat the end values, and an even window takes the upper of its two middle values
+  (scipy.ndimage's rank size // 2, not their mean)."""
+  song = np.asarray(song, np.float64)
+  padded = np.pad(song, (size // 2, (size - 1) // 2), mode="edge")
+  windows = np.stack([padded[i:i + size] for i in range(song.size)])
+  return np.sort(windows, axis=1)[:, size // 2]
+
+
+def test_median_filter_on_hand_computed_cases():
+  x = np.array([5.0, 1.0, 4.0, 2.0, 8.0, 3.0, 9.0, 0.0])
+  expected = {
+      1: x,
+      2: [5, 5, 4, 4, 8, 8, 9, 9],  # windows [x[i - 1], x[i]]: the larger one
+      3: [5, 4, 2, 4, 3, 8, 3, 0],
+      4: [5, 5, 4, 4, 4, 8, 8, 3],  # windows x[i - 2 .. i + 1], third smallest
+      5: [5, 4, 4, 3, 4, 3, 3, 0],
+  }
+  for size, want in expected.items():
+    np.testing.assert_array_equal(frame_detection.median_filter([x], size)[0], want, str(size))
+    np.testing.assert_array_equal(_median_reference(x, size), want, str(size))
+  # Longer than the song: the end values fill the window.
+  np.testing.assert_array_equal(frame_detection.median_filter([[3.0, 1.0]], 5)[0], [3, 1])
+  np.testing.assert_array_equal(frame_detection.median_filter([[9.0, 2.0, 1.0, 5.0]], 6)[0],
+                                [9, 9, 5, 5])
+
+
+_SONG = hnp.arrays(np.float64, st.integers(1, 30), elements=st.integers(0, 6).map(float) |
+                   st.floats(0.0, 1.0, allow_subnormal=False))
+
+
+@hypothesis.given(songs=st.lists(_SONG, min_size=1, max_size=3), size=st.integers(1, 12))
+@hypothesis.settings(max_examples=60, deadline=None)
+def test_median_filter_equals_sorted_edge_padded_windows(songs, size):
+  filtered = frame_detection.median_filter(songs, size)
+  assert len(filtered) == len(songs)
+  for song, got in zip(songs, filtered):  # Each song on its own: no window crosses songs.
+    np.testing.assert_array_equal(got, _median_reference(song, size))
+
+
+def test_median_filter_is_per_song_at_the_published_size():
   songs = [np.array([0.0, 1.0, 0.0, 0.0, 1.0]), np.array([1.0, 1.0, 0.0])]
   filtered = frame_detection.median_filter(songs, size=3)
   np.testing.assert_array_equal(filtered[0], [0, 0, 0, 0, 1])
   np.testing.assert_array_equal(filtered[1], [1, 1, 0])  # Not mixed with the first song.
-  np.testing.assert_array_equal(frame_detection.median_filter(songs, size=1)[0], songs[0])
+  assert frame_detection.MEDIAN_FRAMES == 56  # 0.8 s at 70 frames/s, as published
   long = np.random.default_rng(0).random(200)
   np.testing.assert_array_equal(frame_detection.median_filter([long])[0],
-                                scipy.ndimage.median_filter(long, 56, mode="nearest"))
+                                _median_reference(long, 56))
   with pytest.raises(ValueError, match="size"):
     frame_detection.median_filter(songs, size=0)
 
@@ -56,11 +96,13 @@ def test_median_filter_is_per_song_with_nearest_edges():
 def test_tune_threshold_maximises_accuracy_on_the_grid():
   labels = np.array([0, 0, 0, 1, 1, 1])
   scores = np.array([0.1, 0.2, 0.62, 0.6, 0.8, 0.9])
-  threshold = frame_detection.tune_threshold(scores, labels)
-  assert threshold in frame_detection.THRESHOLDS
-  best = max(np.mean((scores > t) == labels) for t in frame_detection.THRESHOLDS)
-  assert np.mean((scores > threshold) == labels) == best
-  assert 0.2 <= threshold < 0.6  # First of the tied best thresholds.
+  # Every threshold in [0.2, 0.6) misclassifies only the 0.62 negative (accuracy 5/6); the
+  # first of them on the grid is 0.2 (0.2 itself is not above 0.2).
+  assert frame_detection.tune_threshold(scores, labels) == 0.2
+  result = frame_detection.evaluate(scores, labels, 0.2)
+  assert result["accuracy"] == pytest.approx(5 / 6)
+  # 0.7 and 0.3 tie at 5/6 and 0.61 scores 4/6: the first best in grid order wins.
+  assert frame_detection.tune_threshold(scores, labels, np.array([0.61, 0.7, 0.3])) == 0.7
 
 
 def test_bad_inputs_raise():
