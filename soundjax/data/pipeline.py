@@ -60,8 +60,11 @@ def prepare_config(config: Any) -> tfds.core.DatasetBuilder:
 
 
 def num_classes(builder: tfds.core.DatasetBuilder) -> int:
-  """Number of classes of the builder's label feature."""
-  return builder.info.features[builder.info.supervised_keys[1]].num_classes
+  """Number of classes of the builder's label feature (or of each label of a list of events)."""
+  feature = builder.info.features[builder.info.supervised_keys[1]]
+  if isinstance(feature, tfds.features.Sequence):  # Strong labels: one class per event.
+    feature = feature.feature
+  return feature.num_classes
 
 
 def split_source(builder: tfds.core.DatasetBuilder, split: str):

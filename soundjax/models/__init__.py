@@ -1,7 +1,8 @@
 """Flax Linen models of the reproduced papers, looked up by name.
 
 Every model is `Model(num_classes=..., **hyper_parameters)` and is called as
-`model.apply(variables, x, train=False) -> logits [batch, num_classes]`; with `train=True`,
+`model.apply(variables, x, train=False) -> logits [batch, num_classes]`, or frame-wise logits
+`[batch, frames, num_classes]` for the sound event detectors (`crnn_sed`); with `train=True`,
 BatchNorm statistics are in the mutable `batch_stats` collection and dropout draws from the
 'dropout' rng. `input_kind(name)` says what `x` is:
 
@@ -14,7 +15,9 @@ from typing import Any
 
 import flax.linen as nn
 
+from soundjax.models.attention import MultiHeadSelfAttention, SeqSelfAttention
 from soundjax.models.crnn import CRNN
+from soundjax.models.crnn_sed import CRNNSED
 from soundjax.models.densenet import DenseNetSE
 from soundjax.models.digits import DigitsCNN
 from soundjax.models.gated import GatedCNN
@@ -27,6 +30,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vgg": VGG,
     "gated_cnn": GatedCNN,
     "crnn": CRNN,
+    "crnn_sed": CRNNSED,
     "densenet_se": DenseNetSE,
     "waveform_cnn": WaveformCNN,
     "schlueter_cnn": SchlueterCNN,
@@ -63,5 +67,6 @@ def input_kind(name: str) -> str:
   return _model_class(name).input_kind
 
 
-__all__ = ["CRNN", "DenseNetSE", "DigitsCNN", "GatedCNN", "INPUT_KINDS", "MODELS", "SchlueterCNN",
-           "VGG", "WaveformCNN", "get_model", "input_kind", "max_pool"]
+__all__ = ["CRNN", "CRNNSED", "DenseNetSE", "DigitsCNN", "GatedCNN", "INPUT_KINDS", "MODELS",
+           "MultiHeadSelfAttention", "SchlueterCNN", "SeqSelfAttention", "VGG", "WaveformCNN",
+           "get_model", "input_kind", "max_pool"]

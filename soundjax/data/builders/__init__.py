@@ -4,6 +4,8 @@ from soundjax.data.builders.digits import Digits, digits_config
 from soundjax.data.builders.fsd_kaggle2018 import FsdKaggle2018, fsd_kaggle2018_config
 from soundjax.data.builders.jamendo import Jamendo, jamendo_config
 from soundjax.data.builders.synth_events import SynthEvents, synth_events_config
+from soundjax.data.builders.synth_soundscapes import SynthSoundscapes, synth_soundscapes_config
+from soundjax.data.builders.urban_sed import UrbanSed, urban_sed_config
 
 # name -> (builder class, factory of its BuilderConfig from keyword settings, or None).
 BUILDERS = {
@@ -11,4 +13,6 @@ BUILDERS = {
     "digits": (Digits, digits_config),
     "fsd_kaggle2018": (FsdKaggle2018, fsd_kaggle2018_config),
     "jamendo": (Jamendo, jamendo_config),
+    "synth_soundscapes": (SynthSoundscapes, synth_soundscapes_config),
+    "urban_sed": (UrbanSed, urban_sed_config),
 }

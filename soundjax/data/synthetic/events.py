@@ -116,6 +116,27 @@ def _envelope(num_samples: int, ramp: int) -> np.ndarray:
   return envelope
 
 
+def synth_source(rng: np.random.Generator, label: int, *, sample_rate: int,
+                 num_samples: int) -> np.ndarray:
+  """The sound of class `label` alone, `num_samples` long, with 10 ms click-free ramps.
+
+  The building block of `synth_event` (one event over noise) and of the polyphonic soundscapes
+  (`soundjax.data.synthetic.soundscapes`), which set its level themselves.
+
+  Args:
+    rng: the generator its parameters (pitch, rate, ...) are drawn from.
+    label: index into `CLASS_NAMES`.
+    sample_rate: in Hz.
+    num_samples: the event's length.
+
+  Returns:
+    float64 waveform `[num_samples]`, not normalised.
+  """
+  t = np.arange(num_samples) / sample_rate
+  event = SOUND_CLASSES[CLASS_NAMES[label]](rng, t, sample_rate)
+  return event * _envelope(num_samples, int(0.01 * sample_rate))
+
+
 def synth_event(rng: np.random.Generator, label: int, *, sample_rate: int,
                 num_samples: int) -> np.ndarray:
   """One clip of class `label`: an event at a random onset over background noise.
@@ -131,9 +152,7 @@ def synth_event(rng: np.random.Generator, label: int, *, sample_rate: int,
   """
   length = int(num_samples * rng.uniform(0.25, 0.8))
   onset = int(rng.integers(0, num_samples - length + 1))
-  t = np.arange(length) / sample_rate
-  event = SOUND_CLASSES[CLASS_NAMES[label]](rng, t, sample_rate)
-  event = event * _envelope(length, int(0.01 * sample_rate))
+  event = synth_source(rng, label, sample_rate=sample_rate, num_samples=length)
   event *= rng.uniform(0.2, 0.9) / (np.max(np.abs(event)) + 1e-9)
   clip = np.zeros(num_samples)
   clip[onset:onset + length] = event

@@ -11,6 +11,12 @@ Results flatten sed_eval's nested groups: our `["overall"]["precision"]` is sed_
 `["class_wise"][label]["count"]["Nref"]`, and the segment-based accuracy group is flattened the
 same way. Counts (keys starting with N, plus S/D/I) are sed_eval's accumulator names, as ints.
 Host-side numpy: these run once on decoded events.
+
+Edge cases, as sed_eval: with no estimated events (`Nsys == 0`) precision is NaN, recall 0 and
+the F-measure NaN, not 0; with no reference events recall and the F-measure are NaN and the
+rates, divided by `Nref + eps`, near 4.5e15 per insertion. A class-wise figure is NaN for a class
+the same way, and `class_wise_average` is the mean over the classes where it is not NaN (NaN if
+it is NaN for all). Guard with `math.isnan` (or `np.nan_to_num`) before averaging runs.
 """
 
 import math
@@ -46,6 +52,11 @@ def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float
     precision, recall, error_rate, deletion_rate, insertion_rate, Nref, Nsys, Ntp, Nfp, Nfn}},
     "class_wise_average": {f_measure, precision, recall, error_rate, deletion_rate,
     insertion_rate}}`. Overall `Nfp`/`Nfn` exclude substitutions (the insertions/deletions).
+    No estimated events: precision and f_measure are NaN, recall 0 (see the module docstring).
+
+  Raises:
+    ValueError: a negative or non-finite `t_collar`, `percentage_of_length` outside [0, 1], both
+      `evaluate_*` False, an unknown matching type, or malformed events (see `sed.common`).
 
   Example:
     >>> ref = {"a.wav": [(0.0, 1.0, "dog"), (2.0, 3.0, "car")]}
@@ -119,7 +130,11 @@ def segment_based(reference: EventLists, estimated: EventLists, *, time_resoluti
     Nfp, Nfn, S, D, I}, "class_wise": {label: {f_measure, precision, recall, error_rate,
     deletion_rate, insertion_rate, sensitivity, specificity, balanced_accuracy, accuracy, Nref,
     Nsys, Ntp, Ntn, Nfp, Nfn}}, "class_wise_average": {the figures' NaN-means}}`; counts are in
-    segments (times classes).
+    segments (times classes). No active estimated segment: precision and f_measure are NaN,
+    recall 0 (see the module docstring).
+
+  Raises:
+    ValueError: a `time_resolution` that is not finite and > 0, or malformed events.
 
   Example:
     >>> ref = {"a.wav": [(0.0, 2.0, "dog")]}

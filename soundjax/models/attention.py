@@ -1,0 +1,189 @@
+"""Memory-controlled sequential self-attention (Paper 3: Pankajakshan et al., Interspeech 2020).
+
+Published (`arjunp17/MemoryControlled-MultiheadSelfAtt`, a copy of CyberZHG's keras-self-attention
+`SeqSelfAttention(units=64, additive, attention_activation='sigmoid', attention_width=50)`):
+scores `e_ij = sigmoid(w_a^T tanh(W_t^T h_i + W_x^T h_j + b_h) + b_a)`, a softmax over the frames
+`j` frame `i` may see, and the output `a . H`: no value projection, no residual. Frame `i` sees
+`j in [i - w//2, i - w//2 + w)`, or `[i - w + 1, i]` with `history_only`.
+
+The public multi-width layers never apply their width masks (the masked product is not assigned,
+so every head is full attention) and score the heads from batch element 0, frame 0. Here each
+head's mask is applied, and heads are mixed per example and frame by a softmax over a learned
+score of each head's context vector.
+
+Scores are a dense `[frames, frames]` matrix masked with `jnp.where` (the additive form holds a
+`[frames, frames, units]` tensor: 64 MB per 500-frame example at 64 units).
+"""
+
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from soundjax import checks
+
+SCORES = ("additive", "dot")
+# keras-self-attention's defaults: glorot-normal weights, zero biases.
+_KERNEL_INIT = nn.initializers.glorot_normal()
+
+
+def window_mask(frames: int, width: Optional[int], history_only: bool = False) -> jax.Array:
+  """`mask[i, j]`: whether frame `i` attends to frame `j`, as keras-self-attention bands it.
+
+  Args:
+    frames: sequence length (static).
+    width: frames each frame sees; None: all of them (all the past ones with `history_only`,
+      as keras-self-attention's width 1e9).
+    history_only: a causal window `[i - width + 1, i]` instead of the centred
+      `[i - width // 2, i - width // 2 + width)`.
+
+  Returns:
+    Boolean `[frames, frames]`; every row keeps its own frame, so a masked softmax is defined.
+  """
+  i = jnp.arange(frames)[:, None]
+  j = jnp.arange(frames)[None, :]
+  if width is None:
+    return j <= i if history_only else jnp.ones((frames, frames), bool)
+  lower = i - (width - 1) if history_only else i - width // 2
+  return (lower <= j) & (j < lower + width)
+
+
+class AdditiveScore(nn.Module):
+  """Raw additive scores `e_ij = w_a^T tanh(W_t^T h_i + W_x^T h_j + b_h) + b_a`, `[..., T, T]`.
+
+  Parameters: `query` (`W_t`, `b_h`), `key` (`W_x`), `energy` (`w_a`, `b_a`).
+  """
+  units: int = 64
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> jax.Array:
+    dense = lambda features, name, bias: nn.Dense(features, use_bias=bias, name=name,
+                                                  kernel_init=_KERNEL_INIT)
+    query = dense(self.units, "query", True)(h)[..., :, None, :]  # b_h once, on the query side
+    key = dense(self.units, "key", False)(h)[..., None, :, :]
+    return dense(1, "energy", True)(jnp.tanh(query + key))[..., 0]
+
+
+class DotScore(nn.Module):
+  """Raw bilinear scores `e_ij = h_i^T W_a h_j + b_a` (keras-self-attention's multiplicative)."""
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> jax.Array:
+    features = h.shape[-1]
+    w_a = self.param("w_a", _KERNEL_INIT, (features, features))
+    b_a = self.param("b_a", nn.initializers.zeros, ())
+    return jnp.einsum("...id,...jd->...ij", h @ w_a, h) + b_a
+
+
+def _scorer(score: str, units: int, name: str) -> nn.Module:
+  return AdditiveScore(units, name=name) if score == "additive" else DotScore(name=name)
+
+
+def _check(widths: Sequence[Optional[int]], score: str, units: int) -> None:
+  if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
+    raise ValueError(f"widths must be a non-empty sequence of positive ints or None, "
+                     f"got {widths!r}")
+  for width in widths:
+    checks.optional_integer("attention width", width)
+  checks.one_of("score", score, SCORES)
+  checks.integer("units", units)
+
+
+def _attend(scores: jax.Array, masks: jax.Array) -> jax.Array:
+  """Per-head weights `[..., K, T, T]`: the softmax of `sigmoid(scores)` over each head's window.
+
+  `scores` is `[..., K or 1, T, T]`, `masks` `[K, T, T]`. The softmax after `where` subtracts the
+  max over allowed frames where the published `exp(e - max) * mask / (sum + 1e-7)` subtracts the
+  max over all: the same ratio, up to Keras' epsilon.
+  """
+  scores = nn.sigmoid(scores)
+  masks = jnp.broadcast_to(masks, scores.shape[:-3] + masks.shape)
+  return jax.nn.softmax(jnp.where(masks, scores, -jnp.inf), axis=-1)
+
+
+class SeqSelfAttention(nn.Module):
+  """The published single-width layer: `[..., frames, features] -> [..., frames, features]`.
+
+  The attention weights `[..., frames, frames]` are sown as `intermediates/weights`.
+
+  Attributes:
+    width: frames each frame attends to (50 published, 1 s at 50 fps); None: all.
+    history_only: attend to the last `width` frames, the current one included, only.
+    score: "additive" (published) or "dot" (bilinear `h_i^T W_a h_j + b_a`).
+    units: width of the additive score's hidden layer (64 published; unused by "dot").
+
+  Example:
+    >>> layer = SeqSelfAttention(width=50)
+    >>> variables = layer.init(jax.random.key(0), jnp.zeros((1, 500, 64)))
+  """
+  width: Optional[int] = 50
+  history_only: bool = False
+  score: str = "additive"
+  units: int = 64
+
+  def __post_init__(self):
+    _check((self.width,), self.score, self.units)
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> jax.Array:
+    masks = window_mask(h.shape[-2], self.width, self.history_only)[None]
+    weights = _attend(_scorer(self.score, self.units, "score")(h)[..., None, :, :], masks)
+    weights = weights[..., 0, :, :]
+    self.sow("intermediates", "weights", weights)
+    return weights @ h
+
+
+class MultiHeadSelfAttention(nn.Module):
+  """Heads of explicit widths over one sequence, mixed per example and frame.
+
+  Head `k` is `SeqSelfAttention(widths[k])`, its context `c_k[i]`. The output is
+  `sum_k beta_k[i] c_k[i]` with `beta[i] = softmax_k(c_k[i] . u + b_k)` (`u`: `head_score`,
+  `b`: `head_bias`): the mix depends on each frame's contexts, and since the betas sum to one,
+  heads that agree give their common context. One width gives `SeqSelfAttention` itself (same
+  parameter tree, no mixing). Per-head contexts `[..., K, frames, features]` are sown as
+  `intermediates/heads`, weights `[..., K, frames, frames]` as `intermediates/weights`.
+
+  Attributes:
+    widths: one width per head (None: all frames), e.g. `(5, 10, 25, 50)`.
+    history_only: causal windows for every head.
+    score: "additive" (published) or "dot".
+    units: hidden width of the additive score.
+    share_scores: one score function for every head, as published (heads differ only by
+      width); else one per head.
+
+  Example:
+    >>> layer = MultiHeadSelfAttention(widths=(10, 25, 50))
+    >>> variables = layer.init(jax.random.key(0), jnp.zeros((1, 500, 64)))
+  """
+  widths: Sequence[Optional[int]] = (50,)
+  history_only: bool = False
+  score: str = "additive"
+  units: int = 64
+  share_scores: bool = True
+
+  def __post_init__(self):
+    _check(self.widths, self.score, self.units)
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, h: jax.Array) -> jax.Array:
+    heads = len(self.widths)
+    masks = jnp.stack([window_mask(h.shape[-2], w, self.history_only) for w in self.widths])
+    if self.share_scores or heads == 1:
+      scores = _scorer(self.score, self.units, "score")(h)[..., None, :, :]
+    else:
+      scores = jnp.stack([_scorer(self.score, self.units, f"score_{k}")(h)
+                          for k in range(heads)], axis=-3)
+    weights = _attend(scores, masks)
+    contexts = weights @ h[..., None, :, :]
+    self.sow("intermediates", "weights", weights)
+    self.sow("intermediates", "heads", contexts)
+    if heads == 1:
+      return contexts[..., 0, :, :]
+    logits = nn.Dense(1, use_bias=False, kernel_init=_KERNEL_INIT, name="head_score")(contexts)
+    bias = self.param("head_bias", nn.initializers.zeros, (heads, 1))
+    logits = logits[..., 0] + jnp.broadcast_to(bias, logits.shape[:-1])
+    beta = jax.nn.softmax(logits, axis=-2)  # over heads, per example and frame
+    return jnp.sum(beta[..., None] * contexts, axis=-3)
