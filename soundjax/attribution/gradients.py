@@ -79,15 +79,16 @@ def integrated_gradients(loss_fn: LossFn, *, baseline: ArrayLike = 0.0, num_step
   or in chunks of `batch_size` with `lax.map` when memory is tight.
 
   Waveforms through a log front end: do not use a silent baseline. On the path from silence,
-  `alpha x` has the log-mel `log_mel(x) + 20 log10(alpha)` dB (clamped at `amin`), so the loss
-  changes most for alpha near 0, where the quadrature has one step, and at alpha = 0 itself
-  `log(max(power, amin))` is flat: the gradient there is exactly zero. The sum then misses most
-  of `L(x) - L(0)`, and more steps barely help (a tested tiny model: sum -0.149 against
-  L(x) - L(0) = +0.018 at 64 steps, -0.145 at 256). Instead attribute the model's input, the
-  log-mel, with the loss WITHOUT the front end and a baseline such as the training set's mean or
-  minimum log-mel (there completeness held to 0.01 %), or, on the waveform, use a noise baseline
-  at most ~20 dB below the clip (0.6 % at 64 steps; 30 dB below needed 256 steps for 0.4 %).
-  Check `sum(a)` against `L(x) - L(baseline)` for your model.
+  `alpha x` has the log-mel `log_mel(x) + 20 log10(alpha)` dB, clamped by `log(max(power, amin))`
+  near alpha = 0, where it is flat: the gradient at the baseline is exactly zero, yet the loss
+  changes most there (with log(alpha)), inside the quadrature's first step. The sum then misses
+  much of `L(x) - L(0)`, and more steps help only slowly (tests/attribution/
+  test_completeness.py, a linear model of log-mels: sum -1.38 against L(x) - L(0) = -2.57 at 64
+  steps, -1.82 at 256). Instead attribute the model's input, the log-mel: the loss WITHOUT the
+  front end, `x = log_mel(waveform)` and a baseline such as the training set's mean or minimum
+  log-mel (completeness to 0.01 % there at 64 steps). On the waveform, a baseline of noise about
+  20 dB below the clip also works (0.2 % at 64 steps); the nearer silence, the more steps it
+  needs. Check `sum(a)` against `L(x) - L(baseline)` for your own model.
 
   Args:
     loss_fn: `(params, x, y) -> scalar` for one example (a `soundjax.types.LossFn`).

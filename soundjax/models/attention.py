@@ -108,7 +108,8 @@ class SeqSelfAttention(nn.Module):
   The attention weights `[..., frames, frames]` are sown as `intermediates/weights`.
 
   Attributes:
-    width: frames each frame attends to (50 published, 1 s at 50 fps); None: all.
+    width: frames each frame attends to (50 published, 1 s at 50 fps); None: all of them
+      (all past ones with `history_only`).
     history_only: attend to the last `width` frames, the current one included, only.
     score: "additive" (published) or "dot" (bilinear `h_i^T W_a h_j + b_a`).
     units: width of the additive score's hidden layer (64 published; unused by "dot").

@@ -1,9 +1,10 @@
 """Integrated-gradients completeness through a log front end: the baselines the docstring names.
 
 `sum(a) = L(x) - L(baseline)` is the independent reference. A silent waveform baseline breaks it
-(the log-mel is flat at silence and changes like 20 log10(alpha) just after it); IG on the
-log-mel with the data's mean log-mel as baseline, or a waveform baseline of noise ~20 dB below
-the clip, keeps it within 1 %. These are the figures `integrated_gradients` quotes.
+(the log-mel is flat at silence and shifts by 20 log10(alpha) dB just after it); IG on the
+log-mel with the data's mean log-mel as baseline, or a waveform baseline of noise 20 dB below
+the clip, keeps it within 1 %. These are the figures `integrated_gradients` quotes (run with -s
+to see them).
 """
 
 import flax.linen as nn
@@ -19,12 +20,13 @@ STEPS, LABEL = 64, 1
 
 
 class Tiny(nn.Module):
-  """A smooth classifier of log-mels (dB scaled to about unit range)."""
+  """A linear classifier of log-mels (dB scaled to about unit range): like a trained CNN's, its
+  loss keeps changing as the whole spectrogram shifts by 20 log10(alpha) dB."""
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
-    return nn.Dense(4)(jnp.tanh(nn.Dense(16)(x.reshape(x.shape[0], -1) / 40.0)))
+    return nn.Dense(4)(x.reshape(x.shape[0], -1) / 40.0)
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +44,22 @@ def setup():
           "mel_loss": losses.softmax_cross_entropy(losses.model_logits(Tiny()))}
 
 
-def completeness_error(loss_fn, variables, x, baseline):
+def completeness_error(loss_fn, variables, x, baseline, steps=STEPS):
   """|sum(a) - (L(x) - L(baseline))| / |L(x) - L(baseline)| and the two sides."""
-  ig = attribution.integrated_gradients(loss_fn, baseline=baseline, num_steps=STEPS)
+  ig = attribution.integrated_gradients(loss_fn, baseline=baseline, num_steps=steps)
   total = float(jnp.sum(jax.jit(ig)(variables, x, LABEL, jax.random.key(0))))
   start = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
   change = float(loss_fn(variables, x, LABEL) - loss_fn(variables, start, LABEL))
   return abs(total - change) / abs(change), total, change
 
 
-def test_a_silent_waveform_baseline_breaks_completeness(setup):
+@pytest.mark.parametrize("steps, least_error", [(STEPS, 0.4), (4 * STEPS, 0.2)])
+def test_a_silent_waveform_baseline_breaks_completeness(setup, steps, least_error):
   error, total, change = completeness_error(setup["waveform_loss"], setup["variables"],
-                                            setup["clips"][0], 0.0)
-  print(f"silent waveform baseline, {STEPS} steps: sum {total:.4f}, L(x) - L(0) {change:.4f}")
-  # Several times the 1 % the documented choice meets (measured: ~7 % on this tiny model).
-  assert error > 0.03, "the docstring's warning is no longer grounded"
+                                            setup["clips"][0], 0.0, steps)
+  print(f"silent waveform baseline, {steps} steps: sum {total:.4f}, L(x) - L(0) {change:.4f}")
+  # More steps help only slowly: the loss changes with log(alpha), much of it in the first step.
+  assert error > least_error, "the docstring's warning is no longer grounded"
 
 
 def test_mean_log_mel_baseline_keeps_completeness(setup):

@@ -165,7 +165,8 @@ def test_heads_of_one_width_equal_the_single_head(width, history_only, share_sco
   expected = jax.jit(single.apply)(variables, x)
   np.testing.assert_allclose(jax.jit(multi.apply)({"params": params}, x), expected,
                              rtol=1e-5, atol=1e-6)
-  one = MultiHeadSelfAttention(widths=(width,), history_only=history_only, units=UNITS)
+  one = MultiHeadSelfAttention(widths=(width,), history_only=history_only, units=UNITS,
+                               share_scores=share_scores)
   np.testing.assert_array_equal(jax.jit(one.apply)(variables, x), expected)  # same tree
 
 
