@@ -8,7 +8,7 @@ recall are NaN on a zero denominator, and the class-wise averages are NaN-means 
 
 import math
 import warnings
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,13 +18,14 @@ from soundjax.types import Event, EventLists
 EPS = float(np.spacing(1))
 
 
-def _as_files(events: EventLists, name: str) -> dict:
-  if isinstance(events, Mapping):
-    return dict(events)
-  if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
-    raise ValueError(f"{name} must map filenames to event lists or be a list of per-file event "
-                     f"lists, got {type(events).__name__}")
-  return dict(enumerate(events))
+def by_file(values: Any, name: str, what: str = "event lists") -> dict:
+  """`{filename: value}` from a mapping, or from a per-file list (keys 0, 1, ...)."""
+  if isinstance(values, Mapping):
+    return dict(values)
+  if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+    raise ValueError(f"{name} must map filenames to {what} or be a per-file list of them, got "
+                     f"{type(values).__name__}")
+  return dict(enumerate(values))
 
 
 def _check_event(event, where: str) -> Event:
@@ -46,7 +47,7 @@ def _check_event(event, where: str) -> Event:
 
 def _paired_files(reference: EventLists, estimated: EventLists) -> List[Tuple[list, list]]:
   """Checked (reference, estimated) event lists per reference file; missing estimates are empty."""
-  reference, estimated = _as_files(reference, "reference"), _as_files(estimated, "estimated")
+  reference, estimated = by_file(reference, "reference"), by_file(estimated, "estimated")
   extra = [name for name in estimated if name not in reference]
   if extra:
     raise ValueError(f"estimated has files that are not in reference: {extra}")

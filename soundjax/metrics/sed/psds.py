@@ -28,12 +28,12 @@ with a label outside `labels` (ignored there), same-class events that overlap.
 """
 
 import warnings
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from soundjax import checks
-from soundjax.metrics.sed.common import prepare
+from soundjax.metrics.sed.common import by_file, prepare
 from soundjax.types import EventLists
 
 SECONDS_PER_UNIT = {"minute": 60, "hour": 3600, "day": 24 * 3600, "month": 30 * 24 * 3600,
@@ -78,15 +78,6 @@ class _Events(NamedTuple):
   label: np.ndarray
 
 
-def _keyed(values, name: str) -> dict:
-  if isinstance(values, Mapping):
-    return dict(values)
-  if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-    raise ValueError(f"{name} must map filenames to values or be a per-file list, got "
-                     f"{type(values).__name__}")
-  return dict(enumerate(values))
-
-
 def _table(file, onset, offset, label, what: str) -> _Events:
   """Drops zero-length events, sorts, and rejects same-class overlaps as psds_eval does."""
   keep = offset > onset
@@ -104,7 +95,7 @@ def _table(file, onset, offset, label, what: str) -> _Events:
 
 def _files(events: EventLists, durations: dict, labels, what: str):
   """Checked events of every file in `durations`, concatenated: (file, onset, offset, label)."""
-  events = _keyed(events, what)
+  events = by_file(events, what)
   extra = [name for name in events if name not in durations]
   if extra:
     raise ValueError(f"{what} has files without a duration: {extra}")
@@ -127,7 +118,7 @@ class _Reference(NamedTuple):
 
 def _reference(reference: EventLists, durations, labels) -> Tuple[List[str], _Reference, dict]:
   durations = {name: checks.positive(f"the duration of {name!r}", value)
-               for name, value in _keyed(durations, "durations").items()}
+               for name, value in by_file(durations, "durations", "durations").items()}
   if not durations:
     raise ValueError("durations must list at least one file")
   labels, (file, onset, offset, label) = _files(reference, durations, labels, "reference")
@@ -328,7 +319,7 @@ def psds_from_probabilities(reference: EventLists, durations, probabilities, *,
   hop_seconds = checks.positive("hop_seconds", hop_seconds)
   thresholds = checks.increasing("thresholds", thresholds)
   labels, ref, durations = _reference(reference, durations, list(labels))
-  probabilities = _keyed(probabilities, "probabilities")
+  probabilities = by_file(probabilities, "probabilities", "probability matrices")
   extra = [name for name in probabilities if name not in durations]
   if extra:
     raise ValueError(f"probabilities has files without a duration: {extra}")
