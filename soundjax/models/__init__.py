@@ -67,6 +67,11 @@ def input_kind(name: str) -> str:
   return _model_class(name).input_kind
 
 
+def frame_wise(name: str) -> bool:
+  """Whether the model `name` outputs frame-wise logits (a detector), not one per clip."""
+  return getattr(_model_class(name), "frame_wise", False)
+
+
 __all__ = ["CRNN", "CRNNSED", "DenseNetSE", "DigitsCNN", "GatedCNN", "INPUT_KINDS", "MODELS",
            "MultiHeadSelfAttention", "SchlueterCNN", "SeqSelfAttention", "VGG", "WaveformCNN",
-           "get_model", "input_kind", "max_pool"]
+           "frame_wise", "get_model", "input_kind", "max_pool"]

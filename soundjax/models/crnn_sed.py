@@ -91,6 +91,7 @@ class CRNNSED(nn.Module):
     >>> logits = model.apply(variables, jnp.zeros((4, 500, 40)))  # [4, 500, 10]
   """
   input_kind: ClassVar[str] = "logmel"
+  frame_wise: ClassVar[bool] = True
 
   num_classes: int
   channels: Sequence[int] = (64, 64, 64)

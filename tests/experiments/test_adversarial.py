@@ -158,10 +158,11 @@ def test_config_errors_name_the_field(edit, field):
     setup.check_config(config)
 
 
-def test_unknown_model_name_raises():
+@pytest.mark.parametrize("name", ["digits_cnn", "crnn_sed"])  # an image model; a detector
+def test_a_model_that_is_no_sound_classifier_raises(name):
   config = adversarial_config.get_config("")
-  config.models.digits_cnn = {"kwargs": {}}  # an image model cannot take the waveform
-  with pytest.raises(ConfigError, match=r"config\.models\.digits_cnn"):
+  config.models[name] = {"kwargs": {}}
+  with pytest.raises(ConfigError, match=rf"config\.models\.{name} is not a sound classifier"):
     setup.check_config(config)
 
 

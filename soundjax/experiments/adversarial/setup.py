@@ -109,13 +109,17 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
     _check_builds(spec, f"attacks.{curve.attack}", config.bounds, **{curve.param: value})
 
 
+def _victims() -> list:
+  """Clip classifiers of the waveform or log-mels (not the frame-wise detectors)."""
+  return sorted(n for n in models.MODELS
+                if models.input_kind(n) in VICTIM_KINDS and not models.frame_wise(n))
+
+
 def _check_models(config: ml_collections.ConfigDict) -> None:
   require(len(config.models) > 0, "models", "must name at least one model.")
   for name, spec in config.models.items():
     field = f"models.{name}"
-    require(name in models.MODELS and models.input_kind(name) in VICTIM_KINDS, field,
-            f"is not a sound model; known: "
-            f"{sorted(n for n in models.MODELS if models.input_kind(n) in VICTIM_KINDS)}.")
+    require(name in _victims(), field, f"is not a sound classifier; known: {_victims()}.")
     kwargs = _as_dict(spec.get("kwargs"))
     try:
       models.get_model(name, num_classes=2, **kwargs)
