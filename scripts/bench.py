@@ -1,4 +1,4 @@
-"""All benchmarks, or one: `python scripts/bench.py [frontend|attacks|attribution|pooling]`.
+"""All benchmarks, or one: `python scripts/bench.py [frontend|attacks|attribution|pooling|sed]`.
 
 Each prints throughput in examples/s and its ratio to a reference measured in the same run.
 """
@@ -7,7 +7,7 @@ import os
 import runpy
 import sys
 
-SUITES = ("frontend", "attacks", "attribution", "pooling")
+SUITES = ("frontend", "attacks", "attribution", "pooling", "sed")
 
 
 def main(argv) -> None:

@@ -90,6 +90,14 @@ def finite(name: str, value: Any) -> float:
   return float(value)
 
 
+def finite_or_traced(name: str, value: Any) -> Any:
+  """A finite real number, or a scalar jax array passed as is: a budget traced by a compiled
+  sweep (e.g. the SNR of `jax.jit(lambda snr_db: ...)`), whose value is unknown until it runs."""
+  if isinstance(value, jax.Array) and value.ndim == 0:
+    return value
+  return finite(name, value)
+
+
 def nonnegative(name: str, value: Any) -> float:
   """A finite number >= 0."""
   if not is_number(value) or not math.isfinite(value) or value < 0:

@@ -9,6 +9,8 @@ Labels are integer class indices: one scalar per example for a `LossFn`, `logits
 the `*_on_logits` batch losses. A float, one-hot or misshapen `y` raises `TypeError`/`ValueError`
 when the loss is traced. A label outside `[0, classes)` cannot be seen then: the loss (and its
 gradient) is NaN, never the loss of another class, and `soundjax.checks.checked(fn)` raises on it.
+The multi-label loss of the sound event detectors instead takes targets in [0, 1] of the logits'
+own shape (`[frames, classes]` per example).
 """
 
 import functools
@@ -99,13 +101,38 @@ def sigmoid_cross_entropy_on_logits(logits: jax.Array, y: jax.Array) -> jax.Arra
   return optax.sigmoid_binary_cross_entropy(logit, y.astype(logit.dtype)) * factor
 
 
+def _targets(logits: jax.Array, y: jax.Array, where: str) -> jax.Array:
+  """Multi-label targets `y` checked against `logits` (same shape), as the logits' dtype."""
+  y = jnp.asarray(y)
+  if y.shape != logits.shape:
+    raise ValueError(f"{where}: targets must have the logits' shape {logits.shape} (one value "
+                     f"in [0, 1] per frame and class), got shape {y.shape}")
+  return y.astype(logits.dtype)
+
+
+def multilabel_sigmoid_cross_entropy_on_logits(logits: jax.Array, y: jax.Array) -> jax.Array:
+  """Binary cross-entropy of `[..., classes]` logits against targets of the same shape, averaged
+  over the classes (Keras' `binary_crossentropy`): `[...]`, e.g. one value per frame.
+
+  Raises:
+    ValueError: (when traced) `y` is not of the logits' shape.
+  """
+  logits = jnp.asarray(logits)
+  y = _targets(logits, y, "soundjax.losses.multilabel_sigmoid_cross_entropy")
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, y), axis=-1)
+
+
 # Config name -> (loss on logits and labels, prediction from logits).
 LOGIT_LOSSES = {
     "softmax_cross_entropy": (softmax_cross_entropy_on_logits,
                               lambda logits: jnp.argmax(logits, axis=-1)),
     "sigmoid_binary_cross_entropy": (sigmoid_cross_entropy_on_logits,
                                      lambda logits: (logits[..., 0] > 0).astype(jnp.int32)),
+    "multilabel_sigmoid_cross_entropy": (multilabel_sigmoid_cross_entropy_on_logits,
+                                         lambda logits: (logits > 0).astype(jnp.int32)),
 }
+# Losses whose `y` has the logits' shape (targets per class), not one class index per row.
+MULTILABEL_LOSSES = ("multilabel_sigmoid_cross_entropy",)
 
 
 def loss_on_logits(name: str):
@@ -139,8 +166,17 @@ def _smoothed_sigmoid_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: 
   return optax.sigmoid_binary_cross_entropy(logits[..., 0], targets) * factor
 
 
+def _smoothed_multilabel_cross_entropy(logits: jax.Array, y: jax.Array, smoothing: float):
+  logits = jnp.asarray(logits)
+  y = _targets(logits, y, "soundjax.losses.multilabel_sigmoid_cross_entropy")
+  # Each target is a binary label of its own: y (1 - a) + a / 2, as for the single-logit loss.
+  targets = y * (1.0 - smoothing) + smoothing / 2.0
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, targets), axis=-1)
+
+
 _SMOOTHED_LOSSES = {"softmax_cross_entropy": _smoothed_softmax_cross_entropy,
-                    "sigmoid_binary_cross_entropy": _smoothed_sigmoid_cross_entropy}
+                    "sigmoid_binary_cross_entropy": _smoothed_sigmoid_cross_entropy,
+                    "multilabel_sigmoid_cross_entropy": _smoothed_multilabel_cross_entropy}
 
 
 def smoothed_loss_on_logits(name: str, label_smoothing: float = 0.0):
@@ -178,7 +214,9 @@ def per_example_loss(logits_fn: LogitsFn, name: str) -> LossFn:
 
   Returns:
     `loss_fn(params, x, y) -> scalar` for ONE example and its integer label `y` (shape `()`);
-    NaN, with a NaN gradient, for a label outside the model's classes.
+    NaN, with a NaN gradient, for a label outside the model's classes. For a multi-label loss,
+    `y` holds the targets of the example's logits (e.g. `[frames, classes]`) and the loss is their
+    mean over frames and classes.
 
   Raises:
     ValueError: an unknown `name`; (when `loss_fn` is traced) a `y` that is not a scalar.
@@ -190,6 +228,9 @@ def per_example_loss(logits_fn: LogitsFn, name: str) -> LossFn:
   """
   loss, _ = loss_on_logits(name)
   where = f"soundjax.losses.{name}"
+
+  if name in MULTILABEL_LOSSES:
+    return lambda params, x, y: jnp.mean(loss(logits_fn(params, x), y))
 
   def loss_fn(params, x, y):
     y = checks.labels(y, shape=(), where=where, binary=name == "sigmoid_binary_cross_entropy",

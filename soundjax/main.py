@@ -6,6 +6,7 @@ config names (`config.experiment`) is imported from `soundjax.experiments` and r
 
 import importlib
 import logging
+import os
 import re
 import sys
 
@@ -19,7 +20,12 @@ from soundjax.data.audio import AudioError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints and results.")
+_JAX_CACHE = flags.DEFINE_string(
+    "jax_cache", os.environ.get("SOUNDJAX_JAX_CACHE", os.path.join(".cache", "jax")),
+    "Folder of JAX's persistent compilation cache ('' for none).")
 flags.mark_flags_as_required(["config", "workdir"])
+# Programs that took longer than this to compile are kept in the cache.
+_CACHE_MIN_COMPILE_SECONDS = 0.5
 
 
 def main(argv) -> None:
@@ -30,6 +36,11 @@ def main(argv) -> None:
     # Partitionable threefry (the default) compiles random ops ~5x slower on XLA:CPU; it only
     # pays off for random numbers sharded across accelerators.
     jax.config.update("jax_threefry_partitionable", False)
+  if _JAX_CACHE.value:
+    # Seeds, re-runs and the quickstart's stages compile the same programs again (a new closure
+    # misses jit's in-memory cache); the persistent cache serves them in a fraction of the time.
+    jax.config.update("jax_compilation_cache_dir", _JAX_CACHE.value)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_SECONDS)
   try:
     config = _CONFIG.value
     name = config.experiment  # Loads the file, or raises.

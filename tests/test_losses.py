@@ -98,3 +98,27 @@ def test_model_logits_passes_train_only_to_models_that_take_it(module):
   logits = losses.model_logits(module())(variables, x)  # Dropout needs no rng when not training
   np.testing.assert_allclose(logits, x @ variables["params"]["Dense_0"]["kernel"]
                              + variables["params"]["Dense_0"]["bias"], rtol=1e-5)
+
+
+def test_multilabel_cross_entropy_closed_form_per_frame_and_per_example():
+  logits = jax.random.normal(jax.random.key(0), (2, 5, 3)) * 3.0  # [batch, frames, classes]
+  targets = (jax.random.uniform(jax.random.key(1), (2, 5, 3)) > 0.5).astype(jnp.float32)
+  p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+  y = np.asarray(targets, np.float64)
+  expected = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(-1)  # Keras: mean over classes
+  loss, predict = losses.loss_on_logits("multilabel_sigmoid_cross_entropy")
+  np.testing.assert_allclose(loss(logits, targets), expected, rtol=1e-5)
+  np.testing.assert_array_equal(predict(logits), np.asarray(logits) > 0)
+  per_example = losses.per_example_loss(lambda params, x: x, "multilabel_sigmoid_cross_entropy")
+  np.testing.assert_allclose(jax.vmap(per_example, in_axes=(None, 0, 0))(None, logits, targets),
+                             expected.mean(-1), rtol=1e-5)
+  smoothed = losses.smoothed_loss_on_logits("multilabel_sigmoid_cross_entropy", 0.2)
+  soft = y * 0.8 + 0.1
+  np.testing.assert_allclose(smoothed(logits, targets),
+                             -(soft * np.log(p) + (1 - soft) * np.log(1 - p)).mean(-1), rtol=1e-5)
+
+
+def test_multilabel_cross_entropy_refuses_targets_of_another_shape():
+  loss, _ = losses.loss_on_logits("multilabel_sigmoid_cross_entropy")
+  with pytest.raises(ValueError, match="logits' shape"):
+    loss(jnp.zeros((2, 5, 3)), jnp.zeros((2, 5)))

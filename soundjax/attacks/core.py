@@ -164,7 +164,7 @@ def init_uniform(norm: str, eps: float) -> Init:
 
 def init_noise_snr(snr_db: float) -> Init:
   """White Gaussian noise scaled to exactly `snr_db` below the power of `x`."""
-  checks.finite("snr_db", snr_db)
+  checks.finite_or_traced("snr_db", snr_db)
   to_snr = project_snr_sphere(snr_db)
   return lambda x, key: to_snr(jax.random.normal(key, x.shape, x.dtype), x)
 
@@ -224,9 +224,10 @@ def project_snr(snr_db: float) -> Projection:
   """Scales `delta` down so that `10 log10(P_x / P_delta) >= snr_db` (powers are means of squares).
 
   The budget is relative to the clean signal's power, per example, as the audio attacks paper
-  measures perturbations. A silent `x` admits only `delta = 0`.
+  measures perturbations. A silent `x` admits only `delta = 0`. `snr_db` may be a traced scalar
+  (an argument of the jitted sweep), so that a sweep over SNRs compiles once.
   """
-  checks.finite("snr_db", snr_db)
+  checks.finite_or_traced("snr_db", snr_db)
 
   def project(delta, x):
     limit, size = snr_amplitude(x, snr_db), rms(delta)
@@ -237,7 +238,7 @@ def project_snr(snr_db: float) -> Projection:
 
 def project_snr_sphere(snr_db: float) -> Projection:
   """Scales a nonzero `delta` to exactly `snr_db` (zero stays zero): the paper's fixed-SNR FGSM."""
-  checks.finite("snr_db", snr_db)
+  checks.finite_or_traced("snr_db", snr_db)
   return lambda delta, x: delta * _safe_ratio(snr_amplitude(x, snr_db), rms(delta))
 
 

@@ -1,4 +1,4 @@
-"""From a dataset name to grain batches of numpy dicts `{"x": [batch, ...], "y": [batch]}`.
+"""From a dataset name to grain batches of numpy dicts `{"x": [batch, ...], "y": [batch, ...]}`.
 
 Datasets are TFDS builders prepared as array_record and read with random access (no TensorFlow).
 A training stream is a `grain.MapDataset`, so batch `i` is a pure function of `(seed, i)`: a run
@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 from soundjax import checks
 from soundjax.data import audio
 from soundjax.data.builders import BUILDERS
+from soundjax.data.sed_targets import events_to_frame_targets
 
 
 def prepare(name: str, *, data_dir: str, manual_dir: Optional[str] = None,
@@ -59,10 +60,16 @@ def prepare_config(config: Any) -> tfds.core.DatasetBuilder:
                  **config.get("settings", {}))
 
 
+def strongly_labelled(builder: tfds.core.DatasetBuilder) -> bool:
+  """Whether the builder's examples carry events (a `Sequence` of labels), not one class."""
+  feature = builder.info.features[builder.info.supervised_keys[1]]
+  return isinstance(feature, tfds.features.Sequence)
+
+
 def num_classes(builder: tfds.core.DatasetBuilder) -> int:
   """Number of classes of the builder's label feature (or of each label of a list of events)."""
   feature = builder.info.features[builder.info.supervised_keys[1]]
-  if isinstance(feature, tfds.features.Sequence):  # Strong labels: one class per event.
+  if strongly_labelled(builder):  # One class per event.
     feature = feature.feature
   return feature.num_classes
 
@@ -74,21 +81,38 @@ def split_source(builder: tfds.core.DatasetBuilder, split: str):
   return builder.as_data_source(split=split)
 
 
-def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int]):
+def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
+                frame_targets: Optional[Dict[str, Any]]):
   x_key, y_key = builder.info.supervised_keys
+  if strongly_labelled(builder):
+    if not frame_targets:
+      raise ValueError(f"{builder.name} labels events, not clips: pass frame_targets="
+                       "{'num_frames': ..., 'frame_rate': ...} to batch them as frame targets")
+    classes = num_classes(builder)
+    frame_rate = checks.positive("frame_targets.frame_rate", frame_targets["frame_rate"])
+    frames = checks.integer("frame_targets.num_frames", frame_targets["num_frames"])
+
+    def label(record):
+      return events_to_frame_targets(record["onsets"], record["offsets"], record["labels"],
+                                     num_frames=frames, frame_rate=frame_rate,
+                                     num_classes=classes)
+  else:
+    def label(record):
+      return np.asarray(record[y_key], np.int32)
 
   def to_example(record: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     x = np.asarray(record[x_key], np.float32)
     if num_samples is not None:
       x = audio.fit_length(x, num_samples)
-    return {"x": x, "y": np.asarray(record[y_key], np.int32)}
+    return {"x": x, "y": label(record)}
 
   return to_example
 
 
 def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, seed: int = 0,
             shuffle: bool = False, num_epochs: Optional[int] = 1,
-            num_samples: Optional[int] = None, drop_remainder: bool = False) -> grain.MapDataset:
+            num_samples: Optional[int] = None, drop_remainder: bool = False,
+            frame_targets: Optional[Dict[str, Any]] = None) -> grain.MapDataset:
   """Batches of one split as a random-access `grain.MapDataset`.
 
   Args:
@@ -100,9 +124,15 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
     num_epochs: passes over the data; None repeats forever.
     num_samples: for audio of varying length, the length every clip is cut or zero-padded to.
     drop_remainder: drop a last, smaller batch.
+    frame_targets: for a dataset of events (`synth_soundscapes`, `urban_sed`), `num_frames` and
+      `frame_rate` of the targets `y` (see `soundjax.data.sed_targets.events_to_frame_targets`).
 
   Returns:
-    A dataset whose items are `{"x": float32 [batch, ...], "y": int32 [batch]}`.
+    A dataset whose items are `{"x": float32 [batch, ...], "y": int32 [batch]}`, or for events
+    `"y": float32 [batch, num_frames, classes]` of 0 and 1.
+
+  Raises:
+    ValueError: a dataset of events without `frame_targets`.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -111,14 +141,15 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
     dataset = dataset.shuffle(seed=seed)
   if num_epochs != 1:
     dataset = dataset.repeat(num_epochs)
-  dataset = dataset.map(_to_example(builder, num_samples))
+  dataset = dataset.map(_to_example(builder, num_samples, frame_targets))
   return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def arrays(builder: tfds.core.DatasetBuilder, split: str, *, limit: Optional[int] = None,
-           num_samples: Optional[int] = None) -> Dict[str, np.ndarray]:
+           num_samples: Optional[int] = None,
+           frame_targets: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
   """A whole split (or its first `limit` examples) as stacked arrays, for evaluation."""
   size = len(split_source(builder, split))
   size = size if limit is None else min(limit, size)
-  batch = batches(builder, split, batch_size=size, num_samples=num_samples)[0]
-  return batch
+  return batches(builder, split, batch_size=size, num_samples=num_samples,
+                 frame_targets=frame_targets)[0]

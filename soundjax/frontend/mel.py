@@ -1,9 +1,10 @@
-"""Slaney mel filterbank, power to dB and the log-mel front end.
+"""Slaney mel filterbank, power to dB, min-max scaling and the log-mel front end.
 
 `log_mel(...)` returns a pure per-example function `waveform[samples] -> [frames, n_mels]` equal to
 `librosa.power_to_db(librosa.feature.melspectrogram(...), ref=1.0, top_db=top_db).T` (periodic
-Hann window, Slaney mel scale and norm), usable inside a waveform model, so that gradients flow
-from the model back to the audio.
+Hann or Hamming window of `win_length <= n_fft`, Slaney mel scale and norm), optionally min-max
+scaled per example to [0, 1], usable inside a waveform model, so that gradients flow from the
+model back to the audio.
 """
 
 from typing import Callable, Optional
@@ -13,7 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from soundjax import checks
-from soundjax.frontend.stft import check_framing, power_spectrogram
+from soundjax.frontend.stft import check_framing, power_spectrogram, window_function
+
+# Per-example scalings of the log-mel `log_mel(scaling=...)` takes: none, or `min_max_scale`.
+SCALINGS = (None, "min_max")
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -87,21 +91,48 @@ def power_to_db(power: jax.Array, *, amin: float = 1e-10,
   return jnp.maximum(db, jnp.max(db, axis=(-2, -1), keepdims=True) - top_db)
 
 
-def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmin: float = 0.0,
+def min_max_scale(x: jax.Array) -> jax.Array:
+  """Scales each example `[..., frames, bins]` to [0, 1]: `(x - min) / (max - min)`.
+
+  The minimum and maximum are over the last two axes (all frames and bins of an example), so
+  leading axes are a batch. A constant example (digital silence: `max == min`) gives zeros, with a
+  zero gradient, instead of 0 / 0; NaN or infinite values still give NaN.
+
+  Args:
+    x: `[..., frames, bins]`, e.g. a log-mel in dB.
+
+  Returns:
+    `x` scaled, same shape and dtype.
+  """
+  low = jnp.min(x, axis=(-2, -1), keepdims=True)
+  span = jnp.max(x, axis=(-2, -1), keepdims=True) - low
+  constant = span == 0
+  # Divide by 1 where the span is 0, so that neither branch of `where` (nor its gradient) is NaN.
+  scaled = (x - low) / jnp.where(constant, jnp.ones_like(span), span)
+  return jnp.where(constant, jnp.zeros_like(x), scaled)
+
+
+def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int,
+            win_length: Optional[int] = None, window: str = "hann", fmin: float = 0.0,
             fmax: Optional[float] = None, top_db: Optional[float] = 80.0, center: bool = True,
-            pad_mode: str = "constant", precise: bool = True) -> Callable[[jax.Array], jax.Array]:
+            pad_mode: str = "constant", precise: bool = True, scaling: Optional[str] = None,
+            num_frames: Optional[int] = None) -> Callable[[jax.Array], jax.Array]:
   """Returns a pure log-mel front end `f(waveform[samples]) -> [frames, n_mels]` in dB.
 
   `f(y)` equals `librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate,
-  n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax, center=center,
-  pad_mode=pad_mode), ref=1.0, top_db=top_db).T`. It is jit-, vmap- and grad-able; the
-  filterbank is built once here and closed over as a constant.
+  n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, n_mels=n_mels,
+  fmin=fmin, fmax=fmax, center=center, pad_mode=pad_mode), ref=1.0, top_db=top_db).T`, then
+  `min_max_scale`d with `scaling="min_max"`. It is jit-, vmap- and grad-able; the filterbank and
+  the window are built once here and closed over as constants.
 
   Args:
     sample_rate: sampling rate in Hz.
-    n_fft: FFT size and window length.
+    n_fft: FFT size and frame length.
     hop_length: samples between frames.
     n_mels: number of mel bands, at most `n_fft // 2`.
+    win_length: window length, `1 <= win_length <= n_fft`, zero-padded on both sides to `n_fft`
+      as in `librosa.stft`; `None` (the default) for `n_fft`.
+    window: periodic window, one of `WINDOWS` ("hann", the default, or "hamming").
     fmin: lowest band edge in Hz.
     fmax: highest band edge in Hz, at most (and by default) `sample_rate / 2`.
     top_db: dynamic range in dB kept below the example's maximum; `None` for no floor.
@@ -109,6 +140,14 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmi
     pad_mode: padding for `center=True`, one of `PAD_MODES`.
     precise: double-float FFT (within ~1e-5 dB of librosa); False takes the float32 FFT, about
       3x faster on CPU and within ~0.01 dB.
+    scaling: one of `SCALINGS`: `None` keeps dB; `"min_max"` maps each example to [0, 1] by
+      `min_max_scale` over all its frames and bands (the per-clip normalisation of sound event
+      detection papers), zeros for a constant log-mel such as digital silence. librosa's
+      `ref=np.max` only shifts an example's dB (and its top_db floor) by a constant, which the
+      scaling removes, so it gives the same result as the `ref=1.0` used here.
+    num_frames: cut (or zero-pad at the end) the scaled output to this many frames, as the sound
+      event detection papers fit every clip to a model's fixed input (500 frames for 10 s at 50
+      frames/s, where `center=True` makes 501); `None` keeps every frame.
 
   Returns:
     `f(waveform) -> log_mel` for one unbatched 1-D waveform of at least `n_fft` samples; batch it
@@ -126,8 +165,14 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmi
   filterbank = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
                               fmax=fmax)
   check_framing(n_fft, hop_length, pad_mode)
+  window_function(window, win_length, n_fft)  # Validates; stft rebuilds it (cheap) when traced.
   if top_db is not None and top_db < 0:
     raise ValueError(f"top_db must be non-negative or None, got {top_db}")
+  checks.optional_integer("num_frames", num_frames)
+  # Not `checks.one_of`: its message sorts the choices, and None does not sort with strings.
+  if scaling not in SCALINGS:
+    raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}"
+                     f"{checks.closest(scaling, [s for s in SCALINGS if s])}")
 
   def f(waveform: jax.Array) -> jax.Array:
     waveform = jnp.asarray(waveform)
@@ -140,11 +185,16 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmi
       what = "is empty" if waveform.shape[0] == 0 else f"has {waveform.shape[0]} samples"
       raise ValueError(f"soundjax.frontend.log_mel: the waveform {what}, shorter than one frame; "
                        f"it needs at least n_fft = {n_fft} samples (pad the clip or lower n_fft)")
-    power = power_spectrogram(waveform, n_fft=n_fft, hop_length=hop_length, center=center,
+    power = power_spectrogram(waveform, n_fft=n_fft, hop_length=hop_length,
+                              win_length=win_length, window=window, center=center,
                               pad_mode=pad_mode, precise=precise)
     # HIGHEST keeps full float32 products on accelerators, whose default is bfloat16/TF32.
     mel = jnp.matmul(power, jnp.asarray(filterbank, power.dtype),
                      precision=jax.lax.Precision.HIGHEST)
-    return power_to_db(mel, top_db=top_db)
+    features = power_to_db(mel, top_db=top_db)
+    features = min_max_scale(features) if scaling == "min_max" else features
+    if num_frames is None:
+      return features
+    return jnp.pad(features[:num_frames], ((0, max(0, num_frames - features.shape[0])), (0, 0)))
 
   return f

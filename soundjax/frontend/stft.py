@@ -1,17 +1,25 @@
-"""Framing, STFT and power spectrogram, equal to librosa's (periodic Hann window).
+"""Framing, windows, STFT and power spectrogram, equal to librosa's.
 
-The pieces accept leading batch axes (`[..., samples]`) and are time-major (`[..., frames, bins]`,
-the transpose of librosa's layout).
+The window is a periodic Hann (the default) or Hamming window of `win_length <= n_fft` samples,
+zero-padded on both sides to `n_fft`, as `librosa.stft` builds it. The pieces accept leading batch
+axes (`[..., samples]`) and are time-major (`[..., frames, bins]`, the transpose of librosa's
+layout).
 """
 
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from soundjax import checks
-from soundjax.frontend._double_float import plain_hann_rfft, precise_hann_rfft
+from soundjax.frontend._double_float import plain_rfft, precise_rfft
 
 PAD_MODES = ("constant", "edge", "reflect", "symmetric")
+# The windows `stft` takes, by their scipy / librosa names, with the cosine coefficients (a0, a1)
+# of `a0 - a1 cos(2 pi n / N)`.
+_COSINE_WINDOWS = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46)}
+WINDOWS = tuple(_COSINE_WINDOWS)
 
 
 def check_framing(n_fft: int, hop_length: int, pad_mode: str) -> None:
@@ -19,6 +27,36 @@ def check_framing(n_fft: int, hop_length: int, pad_mode: str) -> None:
   checks.integer("n_fft", n_fft)
   checks.integer("hop_length", hop_length)
   checks.one_of("pad_mode", pad_mode, PAD_MODES)
+
+
+def window_function(name: str, win_length: Optional[int], n_fft: int) -> np.ndarray:
+  """The STFT window `[n_fft]` (float64 numpy constant), as `librosa.stft` builds it.
+
+  Equals `librosa.util.pad_center(scipy.signal.get_window(name, win_length, fftbins=True),
+  size=n_fft)`: the periodic window of `win_length` samples (`a0 - a1 cos(2 pi n / win_length)`,
+  the form an FFT of that length expects; `[1.0]` for one sample), zero-padded on both sides to
+  `n_fft`, the extra zero on the right when `n_fft - win_length` is odd.
+
+  Args:
+    name: one of `WINDOWS` ("hann", "hamming").
+    win_length: samples of the window proper, `1 <= win_length <= n_fft`; `None` for `n_fft`.
+    n_fft: frame length.
+
+  Raises:
+    ValueError: naming `window` or `win_length` when it is invalid.
+  """
+  checks.one_of("window", name, WINDOWS)
+  checks.integer("n_fft", n_fft)
+  win_length = n_fft if win_length is None else checks.integer("win_length", win_length)
+  if win_length > n_fft:
+    raise ValueError(f"win_length must be an integer in [1, n_fft = {n_fft}] or None (= n_fft), "
+                     f"got {win_length}")
+  a0, a1 = _COSINE_WINDOWS[name]
+  window = a0 - a1 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
+  if win_length == 1:
+    window = np.ones(1)  # scipy's (and so librosa's) convention for a one-sample window.
+  left = (n_fft - win_length) // 2
+  return np.pad(window, (left, n_fft - win_length - left))
 
 
 def num_frames(num_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
@@ -72,33 +110,40 @@ def frame(x: jax.Array, *, n_fft: int, hop_length: int, center: bool = True,
   return frames[..., :n_fft]
 
 
-def stft(x: jax.Array, *, n_fft: int, hop_length: int, center: bool = True,
-         pad_mode: str = "constant", precise: bool = True) -> jax.Array:
-  """Complex STFT `[..., frames, n_fft // 2 + 1]` with a periodic Hann window.
+def stft(x: jax.Array, *, n_fft: int, hop_length: int, win_length: Optional[int] = None,
+         window: str = "hann", center: bool = True, pad_mode: str = "constant",
+         precise: bool = True) -> jax.Array:
+  """Complex STFT `[..., frames, n_fft // 2 + 1]` with a periodic Hann or Hamming window.
 
-  Equals `librosa.stft(x, n_fft=n_fft, hop_length=hop_length, center=center,
-  pad_mode=pad_mode).T` (for 1-D `x`). For float32 input and `n_fft` a power of two (>= 4) the
-  transform runs in double-float arithmetic, so that every bin, however weak next to a strong
-  one, has float32 relative accuracy; its gradient uses the plain float32 FFT. Other sizes and
-  float64 input use `jnp.fft.rfft`, and so does `precise=False`: about 3x faster on CPU, and
+  Equals `librosa.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+  window=window, center=center, pad_mode=pad_mode).T` (for 1-D `x`); the window is
+  `window_function(window, win_length, n_fft)`. For float32 input and `n_fft` a power of two
+  (>= 4) the transform runs in double-float arithmetic, so that every bin, however weak next to a
+  strong one, has float32 relative accuracy; its gradient uses the plain float32 FFT. Other sizes
+  and float64 input use `jnp.fft.rfft`, and so does `precise=False`: about 3x faster on CPU, and
   within ~0.01 dB of librosa in a log-mel (weak bands next to a strong tone are the worst case).
+
+  Raises:
+    ValueError: an invalid argument, named (`window` lists `WINDOWS`).
   """
+  fft_window = window_function(window, win_length, n_fft)
   x = jnp.asarray(x)
   if x.dtype != jnp.float64:
     x = x.astype(jnp.float32)
   frames = frame(x, n_fft=n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode)
   if precise and x.dtype == jnp.float32 and n_fft >= 4 and n_fft & (n_fft - 1) == 0:
-    return precise_hann_rfft(frames)
-  return plain_hann_rfft(frames)
+    return precise_rfft(frames, fft_window)
+  return plain_rfft(frames, fft_window)
 
 
-def power_spectrogram(x: jax.Array, *, n_fft: int, hop_length: int, center: bool = True,
+def power_spectrogram(x: jax.Array, *, n_fft: int, hop_length: int,
+                      win_length: Optional[int] = None, window: str = "hann", center: bool = True,
                       pad_mode: str = "constant", precise: bool = True) -> jax.Array:
   """Power `|stft(x)|^2` as `[..., frames, n_fft // 2 + 1]`, float32 (float64 for float64 `x`).
 
-  Squares the real and imaginary parts instead of taking `abs(.)**2`: same value, but the
-  gradient stays finite where the spectrum is exactly zero.
+  Takes `stft`'s arguments. Squares the real and imaginary parts instead of taking `abs(.)**2`:
+  same value, but the gradient stays finite where the spectrum is exactly zero.
   """
-  spectrum = stft(x, n_fft=n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode,
-                  precise=precise)
+  spectrum = stft(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+                  center=center, pad_mode=pad_mode, precise=precise)
   return jnp.square(jnp.real(spectrum)) + jnp.square(jnp.imag(spectrum))

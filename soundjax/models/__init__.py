@@ -20,6 +20,7 @@ from soundjax.models.crnn import CRNN
 from soundjax.models.crnn_sed import CRNNSED
 from soundjax.models.densenet import DenseNetSE
 from soundjax.models.digits import DigitsCNN
+from soundjax.models.embedding_cnn import EmbeddingCNN, embedding_fn
 from soundjax.models.gated import GatedCNN
 from soundjax.models.layers import max_pool
 from soundjax.models.schlueter import SchlueterCNN
@@ -35,6 +36,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "waveform_cnn": WaveformCNN,
     "schlueter_cnn": SchlueterCNN,
     "digits_cnn": DigitsCNN,
+    "embedding_cnn": EmbeddingCNN,
 }
 
 INPUT_KINDS = ("logmel", "waveform", "image")
@@ -72,6 +74,6 @@ def frame_wise(name: str) -> bool:
   return getattr(_model_class(name), "frame_wise", False)
 
 
-__all__ = ["CRNN", "CRNNSED", "DenseNetSE", "DigitsCNN", "GatedCNN", "INPUT_KINDS", "MODELS",
-           "MultiHeadSelfAttention", "SchlueterCNN", "SeqSelfAttention", "VGG", "WaveformCNN",
-           "frame_wise", "get_model", "input_kind", "max_pool"]
+__all__ = ["CRNN", "CRNNSED", "DenseNetSE", "DigitsCNN", "EmbeddingCNN", "GatedCNN", "INPUT_KINDS",
+           "MODELS", "MultiHeadSelfAttention", "SchlueterCNN", "SeqSelfAttention", "VGG",
+           "WaveformCNN", "embedding_fn", "frame_wise", "get_model", "input_kind", "max_pool"]

@@ -62,13 +62,16 @@ def plot_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Seq
 
 
 def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], path: str, *,
-                title: str, xlabel: str, ylabel: str, invert_x: bool = False) -> None:
+                title: str, xlabel: str, ylabel: str, invert_x: bool = False,
+                log_x: bool = False) -> None:
   """Saves one line per name in `curves` (name -> (xs, ys)) with markers on the points."""
   figure, axes = plt.subplots(figsize=(6, 4))
   for name, (xs, ys) in curves.items():
     axes.plot(xs, ys, marker="o", label=name)
   if invert_x:
     axes.invert_xaxis()
+  if log_x:
+    axes.set_xscale("log")
   axes.set_xlabel(xlabel)
   axes.set_ylabel(ylabel)
   axes.set_title(title)
@@ -81,19 +84,21 @@ def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], p
 
 def plot_spectrograms(images: Sequence[Sequence[np.ndarray]], path: str, *,
                       row_titles: Sequence[str], column_titles: Sequence[str],
-                      title: str) -> None:
+                      title: str, xlabel: str = "frame", ylabel: str = "mel band",
+                      cmap: str = "magma") -> None:
   """Saves a grid of `[frames, bins]` spectrograms (time across, frequency up), one colour bar
-  each; `images[row][column]`."""
+  each; `images[row][column]`. Any time-major matrix works: a `[frames, classes]` piano roll, or
+  attention weights `[frame, attended frame]` (with their own axis labels)."""
   rows, columns = len(images), len(column_titles)
   figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
   for row, cells in enumerate(images):
     for column, image in enumerate(cells):
       axes_ = axes[row, column]
-      shown = axes_.imshow(np.asarray(image).T, origin="lower", aspect="auto", cmap="magma")
+      shown = axes_.imshow(np.asarray(image).T, origin="lower", aspect="auto", cmap=cmap)
       figure.colorbar(shown, ax=axes_)
       axes_.set_title(f"{row_titles[row]}: {column_titles[column]}", fontsize=9)
-      axes_.set_xlabel("frame")
-      axes_.set_ylabel("mel band")
+      axes_.set_xlabel(xlabel)
+      axes_.set_ylabel(ylabel)
   figure.suptitle(title)
   figure.tight_layout()
   figure.savefig(path, dpi=100)

@@ -8,6 +8,7 @@ takes.
 
 from soundjax.training.checks import check_classifier
 from soundjax.training.loop import (
+                                    Scorer,
                                     Task,
                                     TrainResult,
                                     TrainState,
@@ -21,6 +22,6 @@ from soundjax.training.loop import (
 )
 from soundjax.training.writer import MetricWriter, read_metrics
 
-__all__ = ["MetricWriter", "Task", "TrainResult", "TrainState", "build_task", "check_classifier",
-           "create_state", "evaluate", "make_optimizer", "make_predict", "make_train_step",
-           "read_metrics", "train"]
+__all__ = ["MetricWriter", "Scorer", "Task", "TrainResult", "TrainState", "build_task",
+           "check_classifier", "create_state", "evaluate", "make_optimizer", "make_predict",
+           "make_train_step", "read_metrics", "train"]

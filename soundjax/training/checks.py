@@ -78,12 +78,28 @@ def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> Non
   require_choice(metric, selection.METRICS, f"{prefix}.select_metric", "metrics")
 
 
+def check_frame_targets(config: ml_collections.ConfigDict, prefix: str = "data") -> None:
+  """The frame targets of a detector's events: `num_frames` and `frame_rate`, both positive."""
+  targets = config.get("frame_targets")
+  require(targets is not None, f"{prefix}.frame_targets",
+          "must give num_frames and frame_rate of a detector's frame targets.")
+  _positive(targets, f"{prefix}.frame_targets", "num_frames", "frame_rate")
+
+
 def check_classifier(config: ml_collections.ConfigDict) -> None:
-  """Everything `soundjax.train.train` reads."""
+  """Everything `soundjax.train.train` reads (for a clip classifier or a frame-wise detector)."""
   require(isinstance(config.seed, int) and config.seed >= 0, "seed",
           f"must be a non-negative integer, got {config.seed!r}.")
   check_data(config.data)
   check_frontend(config.get("frontend"))
   check_model(config.model)
   check_loss(config.loss)
+  detector = models.frame_wise(config.model.name)
+  require(detector == (config.loss in losses.MULTILABEL_LOSSES), "loss",
+          f"is {config.loss!r}, but {config.model.name} outputs "
+          + ("frame-wise logits: use one of " + repr(losses.MULTILABEL_LOSSES) if detector else
+             f"one row of logits per clip: use one of "
+             f"{sorted(set(losses.LOGIT_LOSSES) - set(losses.MULTILABEL_LOSSES))}") + ".")
+  if detector:
+    check_frame_targets(config.data)
   check_train(config.train)

@@ -8,7 +8,7 @@ ends with exactly the parameters, and selects exactly the model, of an uninterru
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import flax.linen as nn
 import jax
@@ -26,6 +26,9 @@ from soundjax.training.checkpoint import checkpoint_manager
 from soundjax.training.checks import check_classifier
 from soundjax.training.writer import MetricWriter
 from soundjax.types import FrontEnd, LogitsFn, LossFn
+
+# The scalar figures an evaluation may carry (besides labels, predictions and logits).
+METRIC_NAMES = frozenset(selection.METRICS)
 
 
 class TrainState(train_state.TrainState):
@@ -164,6 +167,11 @@ def training_mesh(settings: ml_collections.ConfigDict) -> Mesh:
   return mesh
 
 
+# Extra figures of an evaluation (`evaluate`'s dict) on the selection split, by metric name, e.g.
+# the sound event detectors' {"event_f": ..., "event_error_rate": ...}.
+Scorer = Callable[[Dict[str, Any]], Dict[str, float]]
+
+
 @dataclasses.dataclass
 class TrainResult:
   """A trained (or restored) model: its task, its state and the state's test-set evaluation.
@@ -190,26 +198,29 @@ def evaluation_splits(step: int, settings: ml_collections.ConfigDict) -> List[st
   return [select_on] if due or last else []
 
 
-def train(config: ml_collections.ConfigDict, workdir: str,
-          builder: Optional[Any] = None) -> TrainResult:
+def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any] = None,
+          scorer: Optional[Scorer] = None) -> TrainResult:
   """Trains `config.model` on `config.data`, resuming from the last checkpoint in `workdir`.
 
   With `config.train.select_on` naming a split (e.g. "valid"), that split is evaluated every
   `eval_every` steps and at the end, and the state with the best `select_metric` ("loss", the
-  default, or "accuracy") on it is returned; its step is logged as `selected_step` in the
-  "selected" row of `metrics.jsonl`.
+  default, "accuracy", or a figure of `scorer`) on it is returned; its step is logged as
+  `selected_step` in the "selected" row of `metrics.jsonl`.
 
   Args:
     config: a config with `seed`, `data`, `frontend`, `model`, `loss` and `train` fields (see
-      `configs/common.py`).
+      `configs/common.py`); a dataset of events also needs `data.frame_targets`.
     workdir: where checkpoints, `metrics.jsonl` and TensorBoard files go.
     builder: an already prepared dataset builder; prepared from `config.data` when None.
+    scorer: extra figures of each evaluation of the selection split (logged beside loss and
+      accuracy), e.g. a detector's validation event F-score to select on.
 
   Returns:
     The task, the final (or selected) state and its test-set evaluation.
 
   Raises:
-    ConfigError: `config.train.select_on` names a split the dataset lacks.
+    ConfigError: `config.train.select_on` names a split the dataset lacks, or `select_metric` a
+      figure neither the evaluation nor the scorer gives.
   """
   check_classifier(config)
   builder = builder or data.prepare_config(config.data)
@@ -219,12 +230,15 @@ def train(config: ml_collections.ConfigDict, workdir: str,
     splits = sorted(builder.info.splits)
     checks.require(select_on in splits, "train.select_on",
                           f"is {select_on!r}, a split {builder.name} lacks; it has {splits}.")
+    checks.require(metric in ("loss", "accuracy") or scorer is not None, "train.select_metric",
+                   f"is {metric!r}, which only a scorer passed to train gives; select on "
+                   "'loss' or 'accuracy'.")
   mesh = training_mesh(settings)
   os.makedirs(workdir, exist_ok=True)
   task = build_task(config, data.num_classes(builder))
+  reading = {"num_samples": num_samples, "frame_targets": config.data.get("frame_targets")}
   stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
-                        shuffle=True, num_epochs=None, num_samples=num_samples,
-                        drop_remainder=True)
+                        shuffle=True, num_epochs=None, drop_remainder=True, **reading)
   dropout_key = jax.random.key(config.seed)
   # XLA's RngBitGenerator compiles ~4x faster than threefry for the many initialisers of a model.
   init_key = jax.random.key(config.seed, impl="rbg")
@@ -240,7 +254,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   start = int(state.step)
   writer = MetricWriter(workdir, start_step=start)
   eval_batches = {split: data.batches(builder, split, batch_size=settings.eval_batch_size,
-                                      num_samples=num_samples)
+                                      **reading)
                   for split in ["test"] + ([select_on] if select_on is not None else [])}
   train_step = make_train_step(task, label_smoothing=settings.get("label_smoothing", 0.0))
   predict_logits = make_predict(task)
@@ -254,8 +268,13 @@ def train(config: ml_collections.ConfigDict, workdir: str,
       writer.write(step, "train", jax.device_get(scalars))
     for split in evaluation_splits(step, settings):
       result = evaluate(task, state.variables, eval_batches[split], predict_logits, mesh)
-      writer.write(step, split, {k: result[k] for k in ("loss", "accuracy")})
+      if split == select_on and scorer is not None:
+        result.update(scorer(result))
+      writer.write(step, split, {k: result[k] for k in sorted(METRIC_NAMES.intersection(result))})
       if split == select_on:
+        checks.require(metric in result, "train.select_metric",
+                       f"is {metric!r}, which the scorer does not give; it gives "
+                       f"{sorted(METRIC_NAMES.intersection(result))}.")
         best = selection.update(best, state, step, result[metric], metric)
     manager.save(step, args=selection.save_args(state, best),
                  force=step == settings.num_steps)

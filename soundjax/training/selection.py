@@ -18,8 +18,10 @@ import orbax.checkpoint as ocp
 
 from soundjax import checks
 
-# Metric name -> +1 when lower is better, -1 when higher is better.
-METRICS = {"loss": 1.0, "accuracy": -1.0}
+# Metric name -> +1 when lower is better, -1 when higher is better. "loss" and "accuracy" come
+# with every evaluation; the others from a scorer passed to `train` (the sound event detectors'
+# event-based F-score and error rate on the selection split).
+METRICS = {"loss": 1.0, "accuracy": -1.0, "event_f": -1.0, "event_error_rate": 1.0}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -188,3 +188,16 @@ def test_frame_targets_refuse_bad_events(onsets, offsets, labels, message):
   with pytest.raises(ValueError, match=message):
     sed_targets.events_to_frame_targets(onsets, offsets, labels, num_frames=5, frame_rate=10,
                                         num_classes=3)
+
+
+def test_batches_carry_frame_targets_of_each_clip(builder):
+  frame_targets = {"num_frames": 100, "frame_rate": 50.0}
+  batch = data.batches(builder, "train", batch_size=3, frame_targets=frame_targets)[0]
+  assert batch["x"].shape == (3, int(RATE * SECONDS)) and batch["y"].shape == (3, 100, 12)
+  for record, targets in zip(records(builder, "train")[:3], batch["y"]):
+    expected = sed_targets.events_to_frame_targets(
+        record["onsets"], record["offsets"], record["labels"], num_classes=12, **frame_targets)
+    np.testing.assert_array_equal(targets, expected)
+    np.testing.assert_array_equal(batch["x"][0], records(builder, "train")[0]["audio"])
+  with pytest.raises(ValueError, match="frame_targets"):
+    data.batches(builder, "train", batch_size=3)[0]

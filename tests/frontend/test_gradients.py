@@ -28,21 +28,26 @@ def _signal(seed: int = 0) -> np.ndarray:
   return y.astype(np.float32).astype(np.float64)
 
 
-def _librosa_stft(y, *, n_fft, hop_length, center=True, pad_mode="constant"):
-  return librosa.stft(y, n_fft=n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode,
-                      window="hann").T
+def _librosa_stft(y, *, n_fft, hop_length, win_length=None, window="hann", center=True,
+                  pad_mode="constant"):
+  return librosa.stft(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                      window=window, center=center, pad_mode=pad_mode).T
 
 
 def _librosa_power(y, **kwargs):
   return np.abs(_librosa_stft(y, **kwargs)) ** 2
 
 
-def _librosa_log_mel(y, *, sample_rate, n_fft, hop_length, n_mels, fmin=0.0, fmax=None,
-                     top_db=80.0, center=True, pad_mode="constant"):
+def _librosa_log_mel(y, *, sample_rate, n_fft, hop_length, n_mels, win_length=None,
+                     window="hann", fmin=0.0, fmax=None, top_db=80.0, center=True,
+                     pad_mode="constant", scaling=None):
   mel = librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=n_fft, hop_length=hop_length,
-                                       n_mels=n_mels, fmin=fmin, fmax=fmax, center=center,
-                                       pad_mode=pad_mode)
-  return librosa.power_to_db(mel, ref=1.0, top_db=top_db).T
+                                       win_length=win_length, window=window, n_mels=n_mels,
+                                       fmin=fmin, fmax=fmax, center=center, pad_mode=pad_mode)
+  db = librosa.power_to_db(mel, ref=1.0, top_db=top_db).T
+  if scaling == "min_max":
+    db = (db - db.min()) / (db.max() - db.min())
+  return db
 
 
 def _project(out, v):
@@ -105,6 +110,9 @@ SMALL = dict(sample_rate=8000, n_fft=32, hop_length=12, n_mels=6)
     dict(top_db=None, n_fft=24, hop_length=10, pad_mode="reflect"),  # not a power of two
     dict(top_db=None, center=False, hop_length=16),
     dict(top_db=80.0, fmin=200.0, fmax=3500.0),
+    # The custom JVP's tangent must take the same (Hamming, zero-padded) window as the primal.
+    dict(top_db=None, window="hamming", win_length=27),
+    dict(top_db=None, window="hamming", win_length=27, scaling="min_max"),
 ], ids=str)
 def test_log_mel_gradient_matches_central_differences_of_librosa(options):
   config = {**SMALL, **options}

@@ -231,6 +231,28 @@ def test_psds_from_probabilities_equals_decoded_operating_points():
     np.testing.assert_array_equal(ours_field, expected_field)
 
 
+def test_psds_from_probabilities_decodes_every_level_as_frames_to_events():
+  # Smooth float32 scores with plateaus equal to thresholds; thresholds below every score (whole
+  # files active), above every score (no events) and 40 in between.
+  rng = np.random.default_rng(2)
+  hop = 0.05
+  probabilities = {f"f{i}.wav": np.round(np.cumsum(rng.normal(0, 0.1, (n, 3)), 0) % 1, 1)
+                   .astype(np.float32) for i, n in enumerate((30, 1, 120, 75))}
+  durations = {name: len(p) * hop for name, p in probabilities.items()}
+  reference = {name: [(0.0, 0.5, label) for label in LABELS] for name in probabilities}
+  thresholds = [-1.0] + list(np.linspace(0.0, 1.0, 41)) + [2.0]
+  decoded = [{name: sed.frames_to_events(p, hop_seconds=hop, labels=LABELS,
+                                         threshold=np.float64(t))
+              for name, p in probabilities.items()} for t in thresholds]
+  assert not any(decoded[-1].values()) and all(len(e) == 3 for e in decoded[0].values())
+  ours = sed.psds_from_probabilities(reference, durations, probabilities, hop_seconds=hop,
+                                     thresholds=thresholds, labels=LABELS, scenario=sed.PSDS1)
+  expected = sed.psds_from_operating_points(reference, durations, decoded, scenario=sed.PSDS1,
+                                            labels=LABELS)
+  for ours_field, expected_field in zip(ours, expected):
+    np.testing.assert_array_equal(ours_field, expected_field)
+
+
 _REFERENCE = {"x.wav": [(0.0, 1.0, "a"), (2.0, 3.0, "b")]}
 
 

@@ -1,6 +1,7 @@
 """sed metrics against sed_eval 0.2.1 (test-only reference), and frames_to_events."""
 
 import math
+from typing import NamedTuple
 
 import dcase_util
 import numpy as np
@@ -118,6 +119,54 @@ def test_multiple_files_and_missing_estimates():
   as_lists = sed.event_based([reference["x"], reference["y"]], [estimated["x"]])
   np.testing.assert_equal(as_lists, sed.event_based({"x": reference["x"], "y": reference["y"]},
                                                     {"x": estimated["x"]}))  # NaN == NaN here.
+
+
+class _NamedEvent(NamedTuple):
+  onset: float
+  offset: float
+  label: str
+
+
+def _dense_files(seed, n_files=60):
+  """Many files, crowded with near-simultaneous same-class events on a 0.05 s grid, so that some
+  files need a search for the maximum matching and the greedy rules chain within a file; some
+  files are empty on one side or both."""
+  rng = np.random.default_rng(seed)
+  reference, estimated = {}, {}
+  for f in range(n_files):
+    events = [(on, on + 0.05 * rng.integers(0, 20), LABELS[rng.integers(3)])
+              for on in 0.05 * rng.integers(0, 80, rng.integers(0, 12))]
+    reference[f"f{f}"] = events if f % 7 else []
+    jittered = []
+    for on, off, label in events:
+      on = max(0.0, on + 0.05 * rng.integers(-5, 6))
+      jittered.append((on, max(on, off + 0.05 * rng.integers(-3, 6)),
+                       label if rng.random() < 0.7 else LABELS[rng.integers(3)]))
+    if f % 5:
+      estimated[f"f{f}"] = [jittered[i] for i in rng.permutation(len(jittered))
+                            if rng.random() < 0.8]
+  return reference, estimated
+
+
+@pytest.mark.parametrize("form", ["tuple", "list", "namedtuple", "numpy"])
+@pytest.mark.parametrize("seed", range(2))
+def test_many_files_match_sed_eval(seed, form):
+  # All files are matched at once; numpy times and named tuples take the per-event checks.
+  convert = {"tuple": tuple, "list": list, "namedtuple": lambda e: _NamedEvent(*e),
+             "numpy": lambda e: (np.float64(e[0]), np.float64(e[1]), np.str_(e[2]))}[form]
+  reference, estimated = ({name: [convert(e) for e in events] for name, events in side.items()}
+                          for side in _dense_files(seed))
+  for matching in ("optimal", "greedy"):
+    _assert_parity("event", reference, estimated, labels=LABELS, event_matching_type=matching,
+                   t_collar=0.2, evaluate_offset=False)
+  _assert_parity("event", reference, estimated, labels=LABELS)
+  _assert_parity("segment", reference, estimated, time_resolution=0.25)
+  _assert_parity("segment", reference, estimated, labels=LABELS, time_resolution=1.0)
+
+
+def test_no_files():
+  assert sed.event_based({}, {}, labels=LABELS)["overall"]["Nref"] == 0
+  assert sed.segment_based({}, {}, labels=LABELS)["overall"]["Nref"] == 0
 
 
 @pytest.mark.parametrize("kind", ["event", "segment"])

@@ -24,6 +24,7 @@ TINY = {
     "waveform_cnn": (dict(channels=(4, 8), stem_kernel=16), (4096,)),
     "schlueter_cnn": (dict(features=(4, 4, 8, 8), hidden=(8, 4)), (25, 25)),
     "digits_cnn": (dict(features=(4, 8), hidden=8), (8, 8)),
+    "embedding_cnn": (dict(channels=(4, 8), embedding_dim=8), (16, 16)),
 }
 
 

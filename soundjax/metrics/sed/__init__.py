@@ -14,6 +14,7 @@ from soundjax.metrics.sed.postprocessing import (
     choose_thresholds,
     events_to_roll,
     median_filter,
+    merge_overlapping,
     probabilities_to_events,
     read_events_tsv,
     write_events_tsv,
@@ -30,5 +31,6 @@ from soundjax.metrics.sed.scoring import event_based, segment_based
 
 __all__ = ["MATCHING_TYPES", "PSDS1", "PSDS2", "PSDSResult", "Scenario", "TSV_HEADER",
            "choose_thresholds", "event_based", "events_to_roll", "frames_to_events",
-           "median_filter", "probabilities_to_events", "psds_from_operating_points",
-           "psds_from_probabilities", "read_events_tsv", "segment_based", "write_events_tsv"]
+           "median_filter", "merge_overlapping", "probabilities_to_events",
+           "psds_from_operating_points", "psds_from_probabilities", "read_events_tsv",
+           "segment_based", "write_events_tsv"]

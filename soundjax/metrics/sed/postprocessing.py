@@ -154,6 +154,28 @@ def choose_thresholds(probabilities_per_file, reference_events: EventLists, *, h
   return chosen if per_class else float(chosen[0])
 
 
+def merge_overlapping(events: Sequence[Event]) -> List[Event]:
+  """One file's events with same-class events that overlap or touch merged into one.
+
+  psds_eval refuses a reference with overlapping events of one class, which scaper soundscapes
+  (URBAN-SED's) can hold; merged, they cover the same active frames.
+
+  Returns:
+    The merged events, sorted by label, then onset.
+
+  Example:
+    >>> merge_overlapping([(0.0, 1.0, "dog"), (0.5, 2.0, "dog"), (0.5, 0.7, "cat")])
+    [(0.5, 0.7, 'cat'), (0.0, 2.0, 'dog')]
+  """
+  merged: List[Event] = []
+  for onset, offset, label in sorted(events, key=lambda e: (e[2], e[0], e[1])):
+    if merged and merged[-1][2] == label and onset <= merged[-1][1]:
+      merged[-1] = (merged[-1][0], max(merged[-1][1], offset), label)
+    else:
+      merged.append((onset, offset, label))
+  return merged
+
+
 def events_to_roll(events: Sequence[Event], *, num_frames: int, hop_seconds: float,
                    labels: Sequence[str]) -> np.ndarray:
   """A [num_frames, classes] bool roll: frame t is active where an event overlaps it.

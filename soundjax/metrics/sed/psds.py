@@ -33,7 +33,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from soundjax import checks
-from soundjax.metrics.sed.common import by_file, prepare
+from soundjax.metrics.sed.common import by_file, prepare_tables
 from soundjax.types import EventLists
 
 SECONDS_PER_UNIT = {"minute": 60, "hour": 3600, "day": 24 * 3600, "month": 30 * 24 * 3600,
@@ -101,10 +101,8 @@ def _files(events: EventLists, durations: dict, labels, what: str):
     raise ValueError(f"{what} has files without a duration: {extra}")
   given, empty = {name: events.get(name, ()) for name in durations}, dict.fromkeys(durations, ())
   side = int(what != "reference")  # prepare's messages name the side ("reference file 'x'").
-  labels, files = prepare(*((given, empty) if side == 0 else (empty, given)), labels)
-  files = [pair[side] for pair in files]
-  cat = [np.concatenate([events[k] for events in files]) for k in range(3)]
-  return labels, (np.repeat(np.arange(len(files)), [e.onset.size for e in files]), *cat)
+  labels, _, *tables = prepare_tables(*((given, empty) if side == 0 else (empty, given)), labels)
+  return labels, tuple(tables[side])
 
 
 class _Reference(NamedTuple):
@@ -263,9 +261,31 @@ def psds_from_operating_points(reference: EventLists, durations,
   return _score(labels, ref, counts, scenario, duration_unit)
 
 
+def _crossings(positions: np.ndarray, low: np.ndarray, high: np.ndarray,
+               n_thresholds: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Each position repeated for each threshold index in `[low, high)`, grouped by threshold.
+
+  Returns:
+    (positions, bounds): threshold k's positions, in order, are `positions[bounds[k]:bounds[k+1]]`.
+  """
+  count = high.astype(np.int64) - low
+  repeated = np.repeat(positions, count)
+  k = np.repeat(low - np.cumsum(count) + count, count) + np.arange(repeated.size)
+  # A stable sort of 16-bit keys is a radix sort in numpy: linear in the number of crossings.
+  order = np.argsort(k.astype(np.int16 if n_thresholds < 2**15 else np.int64), kind="stable")
+  return repeated[order], np.searchsorted(k[order], np.arange(n_thresholds + 1))
+
+
 def _decode(probabilities: List[np.ndarray], files: np.ndarray, n: int, hop_seconds: float,
             thresholds: Sequence[float]):
-  """`frames_to_events` of every file at each threshold, as one `_Events` per threshold."""
+  """`frames_to_events` of every file at each threshold, as one `_Events` per threshold.
+
+  With `level[t]` the number of thresholds `<= p[t]` (frame t is active at threshold k when
+  `k < level[t]`), frame t starts a run at the thresholds `level[t - 1] <= k < level[t]` and ends
+  one (exclusive) at `level[t] <= k < level[t - 1]`. So the frames meet the thresholds once, in a
+  binary search, and only the frames where the level changes are expanded, instead of comparing
+  and scanning every frame at every threshold (90 % of the decoding time of 50 thresholds).
+  """
   lengths = np.array([p.shape[0] for p in probabilities], int)
   # A -inf frame before, between and after the files keeps every run inside its file.
   first = np.cumsum(lengths + 1) - lengths
@@ -273,12 +293,20 @@ def _decode(probabilities: List[np.ndarray], files: np.ndarray, n: int, hop_seco
   stacked = np.full((n, lengths.sum() + lengths.size + 1), -np.inf)
   for p, start, length in zip(probabilities, first, lengths):
     stacked[:, start:start + length] = p.T
-  for threshold in thresholds:
-    active = stacked >= threshold
-    label, start = np.nonzero(active[:, 1:] & ~active[:, :-1])  # Runs in class-major order.
-    stop = np.nonzero(active[:, :-1] & ~active[:, 1:])[1] + 1
-    file = np.searchsorted(first, start + 1, side="right") - 1
-    onset, offset = (start + 1 - first[file]) * hop_seconds, (stop - first[file]) * hop_seconds
+  thresholds = np.asarray(thresholds, np.float64)
+  width = stacked.shape[1]
+  # Flat, class-major: row ends are -inf, so no run crosses from one class into the next.
+  level = np.searchsorted(thresholds, stacked.ravel(), side="right").astype(np.int32)
+  step = np.diff(level)
+  up, down = np.flatnonzero(step > 0) + 1, np.flatnonzero(step < 0) + 1
+  starts, start_bounds = _crossings(up, level[up - 1], level[up], thresholds.size)
+  stops, stop_bounds = _crossings(down, level[down], level[down - 1], thresholds.size)
+  for k in range(thresholds.size):
+    start = starts[start_bounds[k]:start_bounds[k + 1]]  # Runs in class-major order.
+    stop = stops[stop_bounds[k]:stop_bounds[k + 1]] % width
+    label, start = np.divmod(start, width)
+    file = np.searchsorted(first, start, side="right") - 1
+    onset, offset = (start - first[file]) * hop_seconds, (stop - first[file]) * hop_seconds
     order = np.lexsort((onset, file))
     yield _Events(files[file[order]], onset[order], offset[order], label[order])
 

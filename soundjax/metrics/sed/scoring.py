@@ -19,14 +19,13 @@ the same way, and `class_wise_average` is the mean over the classes where it is 
 it is NaN for all). Guard with `math.isnan` (or `np.nan_to_num`) before averaging runs.
 """
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
 
 from soundjax import checks
-from soundjax.metrics.sed.common import accuracies, counts, figures, prepare, results
-from soundjax.metrics.sed.matching import MATCHING_TYPES, Events, match_file
+from soundjax.metrics.sed.common import accuracies, counts, figures, prepare_tables, results
+from soundjax.metrics.sed.matching import MATCHING_TYPES, Table, match
 from soundjax.types import EventLists
 
 
@@ -71,18 +70,13 @@ def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float
   if event_matching_type not in MATCHING_TYPES:
     raise ValueError(f"event_matching_type must be one of {MATCHING_TYPES}, got "
                      f"{event_matching_type!r}")
-  labels, files = prepare(reference, estimated, labels)
+  labels, n_files, ref, est = prepare_tables(reference, estimated, labels)
   n = len(labels)
-  nref, nsys, ntp, nsubs = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), 0
-  for ref, est in files:
-    matched, substitutions = match_file(
-        ref, est, t_collar=t_collar, percentage_of_length=percentage_of_length,
-        evaluate_onset=evaluate_onset, evaluate_offset=evaluate_offset,
-        event_matching_type=event_matching_type)
-    nref += np.bincount(ref.label, minlength=n)
-    nsys += np.bincount(est.label, minlength=n)
-    ntp += np.bincount(ref.label[matched], minlength=n)
-    nsubs += substitutions
+  matched, nsubs = match(ref, est, n_files, t_collar=t_collar,
+                         percentage_of_length=percentage_of_length, evaluate_onset=evaluate_onset,
+                         evaluate_offset=evaluate_offset, event_matching_type=event_matching_type)
+  nref, nsys = np.bincount(ref.label, minlength=n), np.bincount(est.label, minlength=n)
+  ntp = np.bincount(ref.label[matched], minlength=n)
   nfp, nfn = nsys.sum() - ntp.sum() - nsubs, nref.sum() - ntp.sum() - nsubs
   overall = {**figures(ntp.sum(), nsys.sum(), nref.sum(), nfn, nfp, nsubs),
              **counts(Nref=nref.sum(), Nsys=nsys.sum(), Ntp=ntp.sum(), Nsubs=nsubs, Nfp=nfp,
@@ -95,18 +89,23 @@ def event_based(reference: EventLists, estimated: EventLists, *, t_collar: float
   return results(overall, class_wise)
 
 
-def _event_roll(events: Events, n_labels: int, n_segments: int,
+def _event_roll(events: Table, n_segments: np.ndarray, n_labels: int,
                 time_resolution: float) -> np.ndarray:
-  """[segments, labels] activity as sed_eval's `event_list_to_event_roll` builds it.
+  """[segments, labels] activity as sed_eval's `event_list_to_event_roll` builds it, for the
+  files' `n_segments` segments (the files' rolls stacked in file order).
 
   An event covers segments floor(onset / r) to ceil(offset / r) (exclusive), in float64 as sed_eval
   computes them, so rounding counts: onset 0.3 with r = 0.1 gives 0.3 / 0.1 = 2.9999999999999996
   and starts in segment 2, and an event of zero length on a boundary covers no segment.
   """
-  edges = np.zeros((n_segments + 1, n_labels), int)
-  np.add.at(edges, (np.floor(events.onset / time_resolution).astype(int), events.label), 1)
-  np.add.at(edges, (np.ceil(events.offset / time_resolution).astype(int), events.label), -1)
-  return np.cumsum(edges, axis=0)[:-1] > 0
+  # A row past each file's last segment (where an event may end), dropped at the end, keeps the
+  # files apart: each file's +1s and -1s cancel by the end of that row.
+  start = np.cumsum(n_segments + 1) - (n_segments + 1)
+  edges = np.zeros((start.size + n_segments.sum(), n_labels), int)
+  row = start[events.file]
+  np.add.at(edges, (row + np.floor(events.onset / time_resolution).astype(int), events.label), 1)
+  np.add.at(edges, (row + np.ceil(events.offset / time_resolution).astype(int), events.label), -1)
+  return np.delete(np.cumsum(edges, axis=0), start + n_segments, axis=0) > 0
 
 
 def segment_based(reference: EventLists, estimated: EventLists, *, time_resolution: float = 1.0,
@@ -143,23 +142,19 @@ def segment_based(reference: EventLists, estimated: EventLists, *, time_resoluti
     0.5
   """
   time_resolution = checks.positive("time_resolution", time_resolution)
-  labels, files = prepare(reference, estimated, labels)
+  labels, n_files, ref, est = prepare_tables(reference, estimated, labels)
   n = len(labels)
-  tp, tn, fp, fn, sdi = (np.zeros(n, int), np.zeros(n, int), np.zeros(n, int), np.zeros(n, int),
-                         np.zeros(3, int))
-  for ref, est in files:
-    length = max(ref.offset.max(initial=0.0), est.offset.max(initial=0.0))
-    n_segments = int(math.ceil(length / time_resolution))
-    ref_roll, est_roll = (_event_roll(e, n, n_segments, time_resolution) for e in (ref, est))
-    tp += (ref_roll & est_roll).sum(0)
-    tn += (~ref_roll & ~est_roll).sum(0)
-    fp += (est_roll & ~ref_roll).sum(0)
-    fn += (ref_roll & ~est_roll).sum(0)
-    nref, nsys = ref_roll.sum(1), est_roll.sum(1)
-    sdi += [(np.minimum(nref, nsys) - (ref_roll & est_roll).sum(1)).sum(),
-            np.maximum(0, nref - nsys).sum(), np.maximum(0, nsys - nref).sum()]
+  length = np.zeros(n_files)  # Each file's last offset, reference or estimated (0 if none).
+  for events in (ref, est):
+    np.maximum.at(length, events.file, events.offset)
+  n_segments = np.ceil(length / time_resolution).astype(int)
+  ref_roll, est_roll = (_event_roll(e, n_segments, n, time_resolution) for e in (ref, est))
+  tp, tn = (ref_roll & est_roll).sum(0), (~ref_roll & ~est_roll).sum(0)
+  fp, fn = (est_roll & ~ref_roll).sum(0), (ref_roll & ~est_roll).sum(0)
+  nref, nsys = ref_roll.sum(1), est_roll.sum(1)
+  s = (np.minimum(nref, nsys) - (ref_roll & est_roll).sum(1)).sum()
+  d, i = np.maximum(0, nref - nsys).sum(), np.maximum(0, nsys - nref).sum()
   nref, nsys = tp + fn, tp + fp
-  s, d, i = sdi
   overall = {**figures(tp.sum(), nsys.sum(), nref.sum(), d, i, s),
              **accuracies(tp.sum(), tn.sum(), fp.sum(), fn.sum()),
              **counts(Nref=nref.sum(), Nsys=nsys.sum(), Ntp=tp.sum(), Ntn=tn.sum(),

@@ -1,0 +1,152 @@
+"""The SED experiment: end to end on tiny detectors (scores re-derived with sed_eval from the TSV
+it writes), the attack's SNR budget and single compile, and config errors.
+
+One run of two detectors x two seeds (module fixture) is shared by the output tests.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ml_collections.config_flags import config_path
+
+from configs import sed_attention
+from soundjax import data, metrics, parallel, training
+from soundjax.checks import ConfigError
+from soundjax.experiments import sed as sed_experiment
+from soundjax.experiments.sed import evaluate, setup
+from soundjax.metrics import sed
+from tests.metrics.test_sed import _reference_metric
+from tests.toys import TINY_FRAME_TARGETS, TINY_SED_FRONTEND, TINY_SOUNDSCAPES
+
+pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+
+
+def tiny_config(data_dir):
+  """The quick variant on the tiny soundscapes: a baseline and a two-head model, 2 steps each."""
+  config = sed_attention.get_config("quick")
+  config.data.settings = dict(TINY_SOUNDSCAPES)
+  config.data.data_dir = data_dir
+  config.data.num_samples = 8000
+  config.frontend.update(TINY_SED_FRONTEND, win_length=200,
+                         num_frames=TINY_FRAME_TARGETS["num_frames"])
+  config.model.kwargs = {"channels": (4, 4), "pools": (2, 2), "hidden": 4}
+  config.attention.units = 4
+  config.widths = ()
+  config.multi_head_widths = (3, None)
+  config.train.update(num_steps=2, batch_size=4, eval_every=1, eval_batch_size=4,
+                      checkpoint_every=2)
+  config.attack.update(num_clips=3, batch_size=2, num_steps=2, snr_db=(30.0, 10.0))
+  config.scoring.psds_thresholds = 5
+  return config
+
+
+@pytest.fixture(scope="module")
+def sed_run(tiny_soundscapes_dir, tmp_path_factory):
+  config = tiny_config(tiny_soundscapes_dir)
+  workdir = str(tmp_path_factory.mktemp("sed"))
+  return config, workdir, sed_experiment.run(config, workdir)
+
+
+def test_scores_equal_sed_eval_on_the_written_predictions(sed_run, tiny_soundscapes_dir):
+  config, workdir, results = sed_run
+  builder = data.prepare_config(config.data)
+  reference = evaluate.reference(builder, "test", config)
+  labels = results["class_names"]
+  for name, entry in results["detectors"].items():
+    estimated = sed.read_events_tsv(os.path.join(workdir, "predictions", f"{name}.tsv"))
+    assert set(estimated) <= set(reference.filenames)
+    first = entry["runs"][0]
+    event = _reference_metric("event", reference.events, estimated, labels, t_collar=0.25,
+                              percentage_of_length=0.5, evaluate_offset=False).results()
+    segment = _reference_metric("segment", reference.events, estimated, labels,
+                                time_resolution=1.0).results()
+    np.testing.assert_allclose(first["event"]["f_measure"],
+                               event["overall"]["f_measure"]["f_measure"], equal_nan=True)
+    np.testing.assert_allclose(first["event"]["error_rate"],
+                               event["overall"]["error_rate"]["error_rate"])
+    np.testing.assert_allclose(first["segment"]["f_measure"],
+                               segment["overall"]["f_measure"]["f_measure"], equal_nan=True)
+    assert first["threshold"] in config.decode.threshold_grid
+    assert first["selected_step"] in (1, 2)
+
+
+def test_mean_and_std_are_over_seeds(sed_run):
+  config, _, results = sed_run
+  for entry in results["detectors"].values():
+    assert [run["seed"] for run in entry["runs"]] == list(config.seeds)
+    f = np.array([run["segment"]["f_measure"] for run in entry["runs"]], np.float64)
+    np.testing.assert_allclose(entry["mean"]["segment"]["f_measure"], np.nanmean(f))
+    np.testing.assert_allclose(entry["std"]["segment"]["f_measure"], np.nanstd(f))
+
+
+def test_attack_curve_respects_each_snr_floor(sed_run):
+  config, _, results = sed_run
+  for entry in results["detectors"].values():
+    curve = entry["robustness"]["curve"]
+    assert [point["snr_db"] for point in curve] == list(config.attack.snr_db)
+    for point in curve:
+      assert point["measured_snr_db_min"] >= point["snr_db"] - 1e-3
+
+
+def test_report_files_and_tables(sed_run):
+  _, workdir, results = sed_run
+  assert sorted(results["detectors"]) == [setup.BASELINE, setup.MULTI_HEAD]
+  for name in ("results.md", "summary.md", "event_f_vs_width.png", "event_f_vs_snr.png",
+               "piano_rolls.png", f"attention_{setup.MULTI_HEAD}.png"):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  assert not os.path.exists(os.path.join(workdir, f"attention_{setup.BASELINE}.png"))
+  with open(os.path.join(workdir, "results.json")) as file:
+    assert json.load(file)["detectors"].keys() == results["detectors"].keys()
+  with open(os.path.join(workdir, "results.md")) as file:
+    text = file.read()
+  assert "| detector | widths | event F | event ER | segment F | segment ER |" in text
+  assert "| multi_head | 3, all |" in text
+
+
+def test_pgd_compiles_once_for_every_snr(tiny_soundscapes_dir):
+  config = tiny_config(tiny_soundscapes_dir)
+  builder = data.prepare_config(config.data)
+  detector = setup.detectors(config)[-1]
+  task = training.build_task(setup.detector_config(config, detector, 0), 12)
+  clips = data.arrays(builder, "test", limit=2, num_samples=8000,
+                      frame_targets=TINY_FRAME_TARGETS)
+  variables = jax.jit(lambda key: task.model.init(key, task.features(clips["x"])))(
+      jax.random.key(0))
+  attack = evaluate.make_attack(task, config, jax.random.key(1))
+  for snr in (30.0, 10.0, 5.0):
+    run = parallel.chunked(attack, 2, variables, jnp.float32(snr))
+    x_adv, probs = run(clips["x"], clips["y"], np.arange(2))
+    measured = jax.vmap(metrics.perturbation.snr_db)(clips["x"], x_adv)
+    assert np.all(np.asarray(measured) >= snr - 1e-3) and np.all(np.asarray(measured) < 60.0)
+    assert probs.shape == (2, TINY_FRAME_TARGETS["num_frames"], 12)
+  assert attack._cache_size() == 1
+
+
+@pytest.mark.parametrize("variant", ["", "quick", "urban_sed"])
+def test_shipped_configs_are_valid(variant):
+  setup.check_config(sed_attention.get_config(variant))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("seeds", (0, 0), "config.seeds must be distinct"),
+    ("widths", (0,), "config.widths must hold positive integers"),
+    ("multi_head_widths", (5, 5), "config.multi_head_widths must be distinct"),
+    ("decode.threshold_grid", (0.5, 0.2), "config.decode.threshold_grid must be increasing"),
+    ("decode.median_window", 4, "config.decode.median_window must be an odd number"),
+    ("attention.score", "cosine", "config.attention"),
+    ("model.name", "vgg", "config.loss is 'multilabel_sigmoid_cross_entropy', but vgg"),
+    ("scoring.psds_thresholds", 1, "config.scoring.psds_thresholds must be an integer >= 2"),
+    ("attack.step_size", -1.0, "config.attack"),
+    ("selection_threshold", 1.0, "config.selection_threshold must be in (0, 1)"),
+])
+def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):
+  config = sed_attention.get_config("quick")
+  config_path.set_value(field, config, value)
+  with pytest.raises(ConfigError) as error:
+    sed_experiment.run(config, str(tmp_path))
+  assert message in str(error.value)
+  assert not os.listdir(tmp_path), "nothing may be written before the config is checked"
