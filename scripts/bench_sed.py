@@ -1,6 +1,13 @@
-"""Sound event detection benchmarks: scoring a 2,000-clip test split against sed_eval.
+"""Sound event detection benchmarks: the detectors' training step and PGD, and scoring a
+2,000-clip test split against sed_eval.
 
 Usage: python scripts/bench_sed.py  (or python scripts/bench.py sed)
+
+`train_step()` times the jitted train step (`soundjax.training.make_train_step`, Adam) of the
+published CRNN without and with memory-controlled attention (width 50) at batch 32 on 10 s clips
+at 16 kHz through the published front end (500 frames of 40 min-max scaled mels), and `attack()`
+times 10-step PGD under an SNR floor on the waveform of the attention model, as the SED
+experiment runs it (`experiments.sed.evaluate.make_attack`). Both print clips/s (medians).
 
 `scoring()` builds an URBAN-SED-like test split (2,000 clips of 10 s, 10 classes, 1-9 reference
 events of 0.5-4 s per clip; the estimates are the references jittered, some dropped, some
@@ -26,9 +33,16 @@ import warnings
 from typing import Callable, Dict
 
 import benchlib
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+import optax
 from scipy import ndimage
 
+from configs import sed_attention
+from soundjax import frontend, models, training
+from soundjax.experiments.sed import evaluate
 from soundjax.metrics import sed
 
 CLIPS = 2000
@@ -267,7 +281,70 @@ def scoring() -> None:
           flush=True)
 
 
+TRAIN_BATCH = 32
+ATTACK_BATCH = 8
+TIMED_CALLS = 3
+SAMPLE_RATE = 16000
+
+
+def _task(attention):
+  """The published CRNN (64 channels, GRU 64) behind the published front end at 16 kHz."""
+  front = sed_attention.frontend(SAMPLE_RATE, SECONDS)
+  model = models.get_model("crnn_sed", num_classes=len(LABELS), attention=attention)
+  return training.Task(model, frontend.log_mel(**front), "multilabel_sigmoid_cross_entropy")
+
+
+def _clips(count: int, seed: int = 0):
+  rng = np.random.default_rng(seed)
+  x = (0.1 * rng.standard_normal((count, int(SECONDS * SAMPLE_RATE)))).astype(np.float32)
+  y = (rng.random((count, FRAMES, len(LABELS))) < 0.1).astype(np.float32)
+  return x, y
+
+
+def _median_seconds(call: Callable, calls: int = TIMED_CALLS) -> float:
+  call()  # compiles
+  times = []
+  for _ in range(calls):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def train_step() -> None:
+  x, y = _clips(TRAIN_BATCH)
+  print(f"train step: batch {TRAIN_BATCH}, {SECONDS:.0f} s clips at {SAMPLE_RATE} Hz, "
+        f"{FRAMES} frames x 40 mels, {jax.default_backend()}", flush=True)
+  for name, attention in (("baseline CRNN", None), ("CRNN + attention (width 50)",
+                                                     {"widths": (50,)})):
+    task = _task(attention)
+    state = training.create_state(task, optax.adam(1e-3), x, jax.random.key(0))
+    step = training.make_train_step(task)
+    holder = {"state": state}
+
+    def call():
+      holder["state"], scalars = step(holder["state"], x, y, jax.random.key(1))
+      jax.block_until_ready(scalars)
+
+    benchlib.report(f"{name} train step", TRAIN_BATCH, _median_seconds(call))
+
+
+def attack() -> None:
+  task = _task({"widths": (50,)})
+  x, y = _clips(ATTACK_BATCH)
+  variables = jax.jit(lambda key: task.model.init(key, task.features(x[:1])))(jax.random.key(0))
+  config = ml_collections.ConfigDict({
+      "attack": {"step_size": 0.002, "num_steps": 10}, "bounds": (-1.0, 1.0)})
+  pgd = evaluate.make_attack(task, config, jax.random.key(1))
+  index = np.arange(ATTACK_BATCH)
+  seconds = _median_seconds(
+      lambda: jax.block_until_ready(pgd(variables, jnp.float32(20.0), x, y, index)))
+  benchlib.report(f"PGD-10 at SNR >= 20 dB, batch {ATTACK_BATCH}", ATTACK_BATCH, seconds)
+
+
 def main() -> None:
+  train_step()
+  attack()
   scoring()
 
 
