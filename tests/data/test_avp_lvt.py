@@ -8,6 +8,7 @@ import pytest
 import soundfile
 
 from soundjax import data
+from soundjax.data import augmentation
 from soundjax.data.builders import avp_lvt
 
 RATE, SECONDS, CLIP = 16000, 0.5, 0.05  # A 0.05 s clip is 800 samples.
@@ -185,6 +186,38 @@ def test_keeping_what_follows_the_next_onset(tmp_path):
   assert builder.info.splits["train"].num_examples == 6  # Only AVP: LVT was not asked for.
 
 
+def test_train_records_are_followed_by_their_augmented_copies(builder, root, tmp_path):
+  augmented = prepare(tmp_path, root / "manual", augmentations=2, seed=3)
+  assert augmented.builder_config.name.endswith("_aug2-seed3")
+  train, originals = records(augmented, "train"), records(builder, "train")
+  assert len(train) == 3 * len(originals)
+  for original, stored in zip(originals, train[::3], strict=True):
+    assert stored["augmentation"] == 0 and set(stored) == set(original)
+    for field in original:  # The unaugmented build's record, unchanged.
+      np.testing.assert_array_equal(stored[field], original[field])
+  for index in range(0, len(train), 3):
+    original = train[index]
+    for copy in (1, 2):
+      record = train[index + copy]
+      assert record["augmentation"] == copy
+      for field in set(original) - {"audio", "augmentation"}:
+        np.testing.assert_array_equal(record[field], original[field])
+      assert record["audio"].shape == (CLIP_SAMPLES,) and record["audio"].dtype == np.float32
+      assert not np.allclose(record["audio"], original["audio"], atol=1e-3)
+      # Copy k is the augmentation drawn from (seed, user, take, position, k) alone.
+      rng = np.random.default_rng([3, original["user"], original["take"], original["position"],
+                                   copy])
+      np.testing.assert_array_equal(record["audio"], augmentation.pitch_shift_and_stretch(
+          original["audio"], RATE, rng))
+  # The test split is never augmented.
+  for stored, original in zip(records(augmented, "test"), records(builder, "test"),
+                              strict=True):
+    for field in original:
+      np.testing.assert_array_equal(stored[field], original[field])
+  assert all(r["augmentation"] == 0 for split in ("train", "test")
+             for r in records(builder, split))
+
+
 def test_takes_and_users_as_published(builder):
   features = builder.info.features
   test_takes = {features["take"].int2str(r["take"]) for r in records(builder, "test")}
@@ -234,9 +267,12 @@ def test_config_names_and_checks():
   assert avp_lvt.avp_lvt_config().name == "sr44100_len0.4s_avp-lvt_rec3"
   config = avp_lvt.avp_lvt_config(datasets=("lvt", "avp"), stop_at_next_onset=False)
   assert config.datasets == ("avp", "lvt") and config.name.endswith("_through")
+  assert avp_lvt.avp_lvt_config(augmentations=10).name == "sr44100_len0.4s_avp-lvt_rec3_aug10"
+  assert avp_lvt.avp_lvt_config(seed=4).name == "sr44100_len0.4s_avp-lvt_rec3"  # Nothing drawn.
   assert avp_lvt.num_samples(avp_lvt.avp_lvt_config()) == 17640  # 48 frames at 8 ms, and more.
   for bad in ({"datasets": "avp_lvt"}, {"datasets": ()}, {"clip_seconds": 0},
-              {"sample_rate": 0}, {"lvt_recording": 0}, {"stop_at_next_onset": 1}):
+              {"sample_rate": 0}, {"lvt_recording": 0}, {"stop_at_next_onset": 1},
+              {"augmentations": -1}, {"augmentations": 2.0}, {"seed": -1}):
     with pytest.raises(ValueError):
       avp_lvt.avp_lvt_config(**bad)
 

@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 
 from soundjax import data
+from soundjax.data import augmentation
 from soundjax.data.builders import synth_vocal_percussion as builder_module
 from soundjax.data.synthetic import vocal_percussion as vp
 
 RATE = 16000
 TINY = dict(sample_rate=RATE, clip_seconds=0.4, num_users=4, utterances_per_instrument=4,
             test_utterances=12, seed=0)
-FIELDS = ("audio", "user", "take", "position", "onset_seconds") + builder_module.LABELS
+FIELDS = ("audio", "user", "take", "position", "onset_seconds",
+          "augmentation") + builder_module.LABELS
+# Two copies of each of a smaller set's train utterances: librosa takes ~10 ms a copy.
+AUGMENTED = {**TINY, "num_users": 2, "utterances_per_instrument": 2, "test_utterances": 3,
+             "augmentations": 2}
 # The published reduction (Delgado et al.'s `Create_Phoneme_Labels`), in its class order, each
 # group under the name the builder gives it.
 PUBLISHED_ONSET_GROUPS = [("ts", ("ts", "s")), ("tʃ", ("tʃ", "tɕ", "dʒ", "tʒ")),
@@ -209,9 +214,53 @@ def test_nothing_sounds_above_8_khz_so_16_khz_loses_nothing():
   assert np.median(np.abs(np.log(ratios))) < 0.1
 
 
+@pytest.fixture(scope="module")
+def augmented(tmp_path_factory):
+  return data.prepare("synth_vocal_percussion",
+                      data_dir=str(tmp_path_factory.mktemp("tfds_augmented")), **AUGMENTED)
+
+
+def identity(record):
+  return (int(record["user"]), int(record["take"]), int(record["position"]))
+
+
+def test_train_utterances_are_followed_by_their_augmented_copies(builder, augmented):
+  train = records(augmented, "train")
+  assert len(train) == 2 * 4 * 2 * 3
+  originals = {identity(r): r for r in records(builder, "train")}
+  for index in range(0, len(train), 3):
+    original, copies = train[index], train[index + 1:index + 3]
+    assert [r["augmentation"] for r in (original, *copies)] == [0, 1, 2]
+    # The original is the unaugmented build's record (another size, the same utterance).
+    for field in FIELDS:
+      np.testing.assert_array_equal(original[field], originals[identity(original)][field])
+    for copy, record in enumerate(copies, 1):
+      for field in FIELDS:
+        if field not in ("audio", "augmentation"):
+          np.testing.assert_array_equal(record[field], original[field])
+      assert record["audio"].shape == (int(0.4 * RATE),) and record["audio"].dtype == np.float32
+      assert not np.allclose(record["audio"], original["audio"], atol=1e-3)
+      # Copy k is the augmentation drawn from (seed, user, take, position, k) alone.
+      rng = np.random.default_rng([0, builder_module._AUGMENT, *identity(original), copy])
+      np.testing.assert_array_equal(record["audio"], augmentation.pitch_shift_and_stretch(
+          original["audio"], RATE, rng))
+
+
+def test_the_test_split_is_never_augmented(builder, augmented):
+  test = records(augmented, "test")
+  assert len(test) == 2 * 3 and all(r["augmentation"] == 0 for r in test)
+  full = {identity(r): r for r in records(builder, "test")}
+  for record in test:
+    for field in FIELDS:
+      np.testing.assert_array_equal(record[field], full[identity(record)][field])
+  assert all(r["augmentation"] == 0 for r in records(builder, "train"))  # augmentations=0.
+
+
 def test_config_names_encode_every_setting():
   assert builder_module.synth_vocal_percussion_config().name == (
       "sr16000_len0.4s_users28_n24-48_seed0")
+  assert builder_module.synth_vocal_percussion_config(augmentations=10).name == (
+      "sr16000_len0.4s_users28_n24-48_seed0_aug10")
   config = builder_module.synth_vocal_percussion_config(
       sample_rate=44100, clip_seconds=0.5, num_users=3, utterances_per_instrument=5,
       test_utterances=7, seed=2)
@@ -228,6 +277,8 @@ def test_config_names_encode_every_setting():
     (dict(utterances_per_instrument=0), "utterances_per_instrument"),
     (dict(test_utterances=2.5), "test_utterances"),
     (dict(seed=-1), "seed"),
+    (dict(augmentations=-1), "augmentations"),
+    (dict(augmentations=1.5), "augmentations"),
 ])
 def test_bad_settings_are_refused(settings, message, tmp_path):
   with pytest.raises(ValueError, match=message):

@@ -59,6 +59,12 @@ def test_train_step_of_a_detector_compiles_once_and_lowers_the_loss(tiny_soundsc
     losses.append(float(scalars["loss"]))
   assert step._cache_size() == 1
   assert np.mean(losses[-4:]) < 0.85 * np.mean(losses[:4])
+  predict = train.make_predict(task)
+  for split in ("validate", "test"):
+    evaluation = train.evaluate(task, state.variables, data.batches(
+        builder, split, batch_size=3, frame_targets=TINY_FRAME_TARGETS), predict)
+    assert evaluation["logits"].shape == (4, 51, 12)  # 4 = 3 + a padded batch of 1
+  assert predict._cache_size() == 1
 
 
 @pytest.mark.parametrize("change, field", [

@@ -32,6 +32,14 @@ Frase phrase), `test` every improvised take (AVP's Improvisation, LVT's Improvis
 per-user protocol (fit on a user's `train` records, test on that user's `test` records) is a
 filter on `user`. Records are stored by user, take and position.
 
+With `augmentations=N` (published: 10) each `train` record is followed by N augmented copies
+(`soundjax.data.augmentation.pitch_shift_and_stretch`: a pitch shift of U(-1.5, 1.5) semitones
+and a time stretch of U(0.8, 1.2) in a random order, applied to the stored segment), records with
+the original's every field but `audio` and `augmentation` (0 for an original, 1..N for its
+copies); copy `k` depends only on `(seed, user, take, position, k)`. The `test` split is never
+augmented. (The published code stretches whole takes and moves their onsets by the rate; a
+segment here is stretched after it is cut, so it still stops at the next onset, moved alike.)
+
 Every annotation is parsed and checked against its audio file's length before any audio is
 decoded, so a malformed row fails within seconds, naming its file and line, and nothing is
 written.
@@ -48,7 +56,7 @@ import soundfile
 import tensorflow_datasets as tfds
 
 from soundjax import checks
-from soundjax.data import audio
+from soundjax.data import audio, augmentation
 from soundjax.data.builders import synth_vocal_percussion as svp
 from soundjax.data.builders.manual import manual_folder
 from soundjax.data.synthetic import vocal_percussion as vp
@@ -150,11 +158,13 @@ class AvpLvtConfig(tfds.core.BuilderConfig):
   stop_at_next_onset: bool = True
   datasets: Tuple[str, ...] = DATASETS
   lvt_recording: int = 3
+  augmentations: int = 0
+  seed: int = 0
 
 
 def avp_lvt_config(*, sample_rate=44100, clip_seconds=0.4, stop_at_next_onset=True,
                    datasets: Union[str, Sequence[str]] = DATASETS,
-                   lvt_recording=3) -> AvpLvtConfig:
+                   lvt_recording=3, augmentations=0, seed=0) -> AvpLvtConfig:
   """Returns a validated config named after its settings.
 
   Args:
@@ -163,6 +173,10 @@ def avp_lvt_config(*, sample_rate=44100, clip_seconds=0.4, stop_at_next_onset=Tr
     stop_at_next_onset: zero each segment from the take's next onset on, as published.
     datasets: "avp", "lvt" or both (LVT's audio comes from another archive).
     lvt_recording: which of LVT's recordings of a take is read, `<code>P<k>.wav`.
+    augmentations: augmented copies stored after each `train` record (published: 10); the name
+      ends in `_aug<N>` when it is not 0.
+    seed: the seed of the augmentations; the name ends in `-seed<S>` when augmenting with a
+      seed other than 0 (without augmentations the seed changes nothing).
 
   Example:
     >>> avp_lvt_config(datasets="avp", clip_seconds=0.2).name
@@ -177,12 +191,17 @@ def avp_lvt_config(*, sample_rate=44100, clip_seconds=0.4, stop_at_next_onset=Tr
                         else tuple(datasets), DATASETS)
   chosen = tuple(name for name in DATASETS if name in chosen)
   checks.integer("avp_lvt: lvt_recording", lvt_recording, 1)
+  checks.integer("avp_lvt: augmentations", augmentations, 0)
+  checks.integer("avp_lvt: seed", seed, 0)
   name = f"sr{sample_rate}_len{clip_seconds:g}s_{'-'.join(chosen)}"
   name += f"_rec{lvt_recording}" if "lvt" in chosen else ""
   name += "" if stop_at_next_onset else "_through"
+  name += f"_aug{augmentations}" if augmentations else ""
+  name += f"-seed{seed}" if augmentations and seed else ""
   return AvpLvtConfig(name=name, sample_rate=int(sample_rate), clip_seconds=float(clip_seconds),
                       stop_at_next_onset=stop_at_next_onset, datasets=chosen,
-                      lvt_recording=int(lvt_recording))
+                      lvt_recording=int(lvt_recording), augmentations=int(augmentations),
+                      seed=int(seed))
 
 
 def num_samples(config: AvpLvtConfig) -> int:
@@ -415,7 +434,7 @@ def take_records(take: Take, onsets: Sequence[Onset], root: str,
     yield f"{filename}:{position}", {
         "audio": segment.astype(np.float32), "dataset": take.dataset, "user": take.user,
         "participant": take.participant, "take": take.take, "position": position,
-        "onset_seconds": np.float32(onset.seconds), "filename": filename,
+        "onset_seconds": np.float32(onset.seconds), "filename": filename, "augmentation": 0,
         "instrument": onset.instrument,
         "instrument_reduced": vp.INSTRUMENT_REDUCTION[onset.instrument],
         "phoneme_onset": phoneme_onset, "phoneme_nucleus": phoneme_nucleus,
@@ -427,10 +446,21 @@ def take_records(take: Take, onsets: Sequence[Onset], root: str,
     }
 
 
+def augmented_records(key: str, record: Dict[str, object],
+                      config: AvpLvtConfig) -> Iterator[Tuple[str, Dict[str, object]]]:
+  """The `(key, record)` of copies 1..`config.augmentations` of a record, audio augmented."""
+  identity = (record["user"], record["take"], record["position"])
+  for copy in range(1, config.augmentations + 1):
+    rng = np.random.default_rng([config.seed, *identity, copy])
+    audio_copy = augmentation.pitch_shift_and_stretch(record["audio"], config.sample_rate, rng)
+    yield f"{key}:aug{copy}", {**record, "audio": audio_copy, "augmentation": copy}
+
+
 class AvpLvt(tfds.core.GeneratorBasedBuilder):
   """AVP and LVT vocal percussion, one record per annotated onset; splits train/test."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": "The `augmentation` feature and the `augmentations` setting."}
   BUILDER_CONFIGS = [avp_lvt_config()]
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -451,6 +481,7 @@ class AvpLvt(tfds.core.GeneratorBasedBuilder):
             "position": tfds.features.Scalar(dtype=np.int32),
             "onset_seconds": tfds.features.Scalar(dtype=np.float32),
             "filename": tfds.features.Text(),
+            "augmentation": tfds.features.Scalar(dtype=np.int32),
             "instrument": label(names=vp.INSTRUMENTS),
             "instrument_reduced": label(names=vp.INSTRUMENTS_REDUCED),
             "phoneme_onset": label(names=vp.ONSETS),
@@ -483,9 +514,14 @@ class AvpLvt(tfds.core.GeneratorBasedBuilder):
     ordered = sorted(annotations.items(), key=lambda item: (item[0].user, item[0].take))
     test = [item[0].take == TAKES.index("improvised") for item in ordered]
     return {split: self._generate_examples(root, [item for item, is_test in zip(ordered, test)
-                                                  if is_test == (split == "test")])
+                                                  if is_test == (split == "test")],
+                                           augment=split == "train")
             for split in ("train", "test")}
 
-  def _generate_examples(self, root: str, takes: List[Tuple[Take, List[Onset]]]):
+  def _generate_examples(self, root: str, takes: List[Tuple[Take, List[Onset]]], augment: bool):
+    config = self.builder_config
     for take, onsets in takes:
-      yield from take_records(take, onsets, root, self.builder_config)
+      for key, record in take_records(take, onsets, root, config):
+        yield key, record
+        if augment:
+          yield from augmented_records(key, record, config)

@@ -98,7 +98,8 @@ def probabilities_to_events(probabilities: np.ndarray, *, hop_seconds: float,
     if threshold.shape != (len(labels),):
       raise ValueError(f"threshold must be a number or one per class ({len(labels)}), got "
                        f"{threshold.size}")
-    activity, threshold = probabilities >= threshold, True
+    # Binarised per class here; frames_to_events then keeps the 1s (>= 0.5).
+    activity, threshold = (probabilities >= threshold).astype(np.float32), 0.5
   return frames_to_events(activity, hop_seconds=hop_seconds, labels=labels, threshold=threshold,
                           min_duration=min_duration, min_gap=min_gap)
 
