@@ -6,7 +6,7 @@ resumed at step `i` sees exactly the batches an uninterrupted run would.
 """
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import grain
 import numpy as np
@@ -66,10 +66,27 @@ def strongly_labelled(builder: tfds.core.DatasetBuilder) -> bool:
   return isinstance(feature, tfds.features.Sequence)
 
 
-def num_classes(builder: tfds.core.DatasetBuilder) -> int:
-  """Number of classes of the builder's label feature (or of each label of a list of events)."""
-  feature = builder.info.features[builder.info.supervised_keys[1]]
-  if strongly_labelled(builder):  # One class per event.
+def label_key(builder: tfds.core.DatasetBuilder, label: Optional[str] = None) -> str:
+  """The feature `y` is read from: `label`, or the builder's supervised label when None.
+
+  Raises:
+    ValueError: `label` is not one of the builder's class-label features.
+  """
+  if label is None:
+    return builder.info.supervised_keys[1]
+  names = sorted(name for name, feature in builder.info.features.items()
+                 if isinstance(feature, tfds.features.ClassLabel))
+  if label not in names:
+    raise ValueError(f"{builder.name} has no class label {label!r}; its labels are {names}"
+                     f"{checks.closest(label, names)}")
+  return label
+
+
+def num_classes(builder: tfds.core.DatasetBuilder, label: Optional[str] = None) -> int:
+  """Number of classes of the label feature (see `label_key`; or of each label of a list of
+  events)."""
+  feature = builder.info.features[label_key(builder, label)]
+  if label is None and strongly_labelled(builder):  # One class per event.
     feature = feature.feature
   return feature.num_classes
 
@@ -81,10 +98,38 @@ def split_source(builder: tfds.core.DatasetBuilder, split: str):
   return builder.as_data_source(split=split)
 
 
+class _Subset:
+  """The records of a random-access source at `indices`, itself random access."""
+
+  def __init__(self, source, indices: np.ndarray):
+    self._source, self._indices = source, indices
+
+  def __len__(self) -> int:
+    return len(self._indices)
+
+  def __getitem__(self, index: int):
+    return self._source[int(self._indices[index])]
+
+
+def _kept(builder: tfds.core.DatasetBuilder, split: str, source,
+          exclude: Optional[Dict[str, Sequence[int]]]):
+  """`source` without the records whose feature value is in `exclude[feature]`."""
+  if not exclude:
+    return source
+  for feature in exclude:
+    label_key(builder, feature)
+  dropped = {feature: set(int(v) for v in values) for feature, values in exclude.items()}
+  keep = np.array([i for i in range(len(source))
+                   if not any(int(source[i][f]) in v for f, v in dropped.items())], np.int64)
+  if not keep.size:
+    raise ValueError(f"exclude={dict(exclude)} leaves no record of {builder.name}'s {split} split")
+  return _Subset(source, keep)
+
+
 def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
-                frame_targets: Optional[Dict[str, Any]]):
-  x_key, y_key = builder.info.supervised_keys
-  if strongly_labelled(builder):
+                frame_targets: Optional[Dict[str, Any]], label: Optional[str] = None):
+  x_key, y_key = builder.info.supervised_keys[0], label_key(builder, label)
+  if label is None and strongly_labelled(builder):
     if not frame_targets:
       raise ValueError(f"{builder.name} labels events, not clips: pass frame_targets="
                        "{'num_frames': ..., 'frame_rate': ...} to batch them as frame targets")
@@ -112,7 +157,8 @@ def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
 def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, seed: int = 0,
             shuffle: bool = False, num_epochs: Optional[int] = 1,
             num_samples: Optional[int] = None, drop_remainder: bool = False,
-            frame_targets: Optional[Dict[str, Any]] = None) -> grain.MapDataset:
+            frame_targets: Optional[Dict[str, Any]] = None, label: Optional[str] = None,
+            exclude: Optional[Dict[str, Sequence[int]]] = None) -> grain.MapDataset:
   """Batches of one split as a random-access `grain.MapDataset`.
 
   Args:
@@ -126,30 +172,37 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
     drop_remainder: drop a last, smaller batch.
     frame_targets: for a dataset of events (`synth_soundscapes`, `urban_sed`), `num_frames` and
       `frame_rate` of the targets `y` (see `soundjax.data.sed_targets.events_to_frame_targets`).
+    label: the class-label feature `y` holds (e.g. "syllable" of `synth_vocal_percussion`);
+      None: the builder's supervised label.
+    exclude: `{feature: values}`: records whose class-label `feature` is one of `values` are
+      left out (e.g. `{"user": held_out}`), before shuffling.
 
   Returns:
     A dataset whose items are `{"x": float32 [batch, ...], "y": int32 [batch]}`, or for events
     `"y": float32 [batch, num_frames, classes]` of 0 and 1.
 
   Raises:
-    ValueError: a dataset of events without `frame_targets`.
+    ValueError: a dataset of events without `frame_targets`, an unknown `label` or `exclude`
+      feature, or an `exclude` that leaves nothing.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-  dataset = grain.MapDataset.source(split_source(builder, split))
+  dataset = grain.MapDataset.source(_kept(builder, split, split_source(builder, split), exclude))
   if shuffle:  # Before repeat: grain then draws a new permutation for every epoch.
     dataset = dataset.shuffle(seed=seed)
   if num_epochs != 1:
     dataset = dataset.repeat(num_epochs)
-  dataset = dataset.map(_to_example(builder, num_samples, frame_targets))
+  dataset = dataset.map(_to_example(builder, num_samples, frame_targets, label))
   return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def arrays(builder: tfds.core.DatasetBuilder, split: str, *, limit: Optional[int] = None,
            num_samples: Optional[int] = None,
-           frame_targets: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
-  """A whole split (or its first `limit` examples) as stacked arrays, for evaluation."""
-  size = len(split_source(builder, split))
+           frame_targets: Optional[Dict[str, Any]] = None, label: Optional[str] = None,
+           exclude: Optional[Dict[str, Sequence[int]]] = None) -> Dict[str, np.ndarray]:
+  """A whole split (or its first `limit` examples) as stacked arrays, for evaluation (`batches`'
+  arguments)."""
+  size = len(_kept(builder, split, split_source(builder, split), exclude))
   size = size if limit is None else min(limit, size)
   return batches(builder, split, batch_size=size, num_samples=num_samples,
-                 frame_targets=frame_targets)[0]
+                 frame_targets=frame_targets, label=label, exclude=exclude)[0]

@@ -11,15 +11,20 @@ so every head is full attention) and score the heads from batch element 0, frame
 head's mask is applied, and heads are mixed per example and frame by a softmax over a learned
 score of each head's context vector.
 
-Scores are a dense `[frames, frames]` matrix masked with `jnp.where` (the additive form holds a
-`[frames, frames, units]` tensor: 64 MB per 500-frame example at 64 units).
+A head whose width is shorter than the sequence scores only its band: `[frames, width]` scores
+of the frames each frame sees, gathered (the additive form's hidden tensor is then
+`[frames, width, units]`, not `[frames, frames, units]`: 6.4 MB instead of 64 MB per 500-frame
+example at width 50 and 64 units). Heads over every frame score the dense `[frames, frames]`
+matrix, masked with `jnp.where` (causal for `history_only`). Both give the same weights.
 """
 
-from typing import Optional, Sequence
+import functools
+from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from soundjax import checks
 
@@ -49,31 +54,53 @@ def window_mask(frames: int, width: Optional[int], history_only: bool = False) -
   return (lower <= j) & (j < lower + width)
 
 
+def band(frames: int, width: int, history_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+  """The frames each frame's window holds, as `window_mask` bands them, for a band of scores.
+
+  Returns:
+    `(j, inside)`, both `[frames, width]`: `j[i, d]` is the d-th frame of frame i's window,
+    clipped into the clip, and `inside[i, d]` whether it really lies in the clip.
+  """
+  lower = -(width - 1) if history_only else -(width // 2)
+  j = np.arange(frames)[:, None] + lower + np.arange(width)[None, :]
+  return np.clip(j, 0, frames - 1), (j >= 0) & (j < frames)
+
+
+def _banded(frames: int, width: Optional[int]) -> bool:
+  """Whether a head of `width` scores its band rather than the dense matrix."""
+  return width is not None and width < frames
+
+
 class AdditiveScore(nn.Module):
-  """Raw additive scores `e_ij = w_a^T tanh(W_t^T h_i + W_x^T h_j + b_h) + b_a`, `[..., T, T]`.
+  """Raw additive scores `e_ij = w_a^T tanh(W_t^T h_i + W_x^T h_j + b_h) + b_a`: `[..., T, T]`,
+  or `[..., T, width]` over the frames `j[i, d]` of a band (see `band`).
 
   Parameters: `query` (`W_t`, `b_h`), `key` (`W_x`), `energy` (`w_a`, `b_a`).
   """
   units: int = 64
 
   @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
+  def __call__(self, h: jax.Array, j: Optional[np.ndarray] = None) -> jax.Array:
     dense = lambda features, name, bias: nn.Dense(features, use_bias=bias, name=name,
                                                   kernel_init=_KERNEL_INIT)
     query = dense(self.units, "query", True)(h)[..., :, None, :]  # b_h once, on the query side
-    key = dense(self.units, "key", False)(h)[..., None, :, :]
+    key = dense(self.units, "key", False)(h)
+    key = key[..., None, :, :] if j is None else key[..., j, :]
     return dense(1, "energy", True)(jnp.tanh(query + key))[..., 0]
 
 
 class DotScore(nn.Module):
-  """Raw bilinear scores `e_ij = h_i^T W_a h_j + b_a` (keras-self-attention's multiplicative)."""
+  """Raw bilinear scores `e_ij = h_i^T W_a h_j + b_a` (keras-self-attention's multiplicative),
+  dense or over a band's frames `j[i, d]`."""
 
   @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
+  def __call__(self, h: jax.Array, j: Optional[np.ndarray] = None) -> jax.Array:
     features = h.shape[-1]
     w_a = self.param("w_a", _KERNEL_INIT, (features, features))
     b_a = self.param("b_a", nn.initializers.zeros, ())
-    return jnp.einsum("...id,...jd->...ij", h @ w_a, h) + b_a
+    if j is None:
+      return jnp.einsum("...id,...jd->...ij", h @ w_a, h) + b_a
+    return jnp.einsum("...id,...ijd->...ij", h @ w_a, h[..., j, :]) + b_a
 
 
 def _scorer(score: str, units: int, name: str) -> nn.Module:
@@ -90,16 +117,30 @@ def _check(widths: Sequence[Optional[int]], score: str, units: int) -> None:
   checks.integer("units", units)
 
 
-def _attend(scores: jax.Array, masks: jax.Array) -> jax.Array:
-  """Per-head weights `[..., K, T, T]`: the softmax of `sigmoid(scores)` over each head's window.
+def _head(scorer: nn.Module, h: jax.Array, width: Optional[int], history_only: bool,
+          dense_scores) -> Tuple[jax.Array, jax.Array]:
+  """One head's context `[..., T, D]` and weights `[..., T, T]` (the softmax of the sigmoid of
+  its scores over its window; zero outside it).
 
-  `scores` is `[..., K or 1, T, T]`, `masks` `[K, T, T]`. The softmax after `where` subtracts the
-  max over allowed frames where the published `exp(e - max) * mask / (sum + 1e-7)` subtracts the
-  max over all: the same ratio, up to Keras' epsilon.
+  The softmax after `where` subtracts the max over allowed frames where the published
+  `exp(e - max) * mask / (sum + 1e-7)` subtracts the max over all: the same ratio, up to Keras'
+  epsilon. `dense_scores()` gives the (shared) dense scores of a head that is not banded.
   """
-  scores = nn.sigmoid(scores)
-  masks = jnp.broadcast_to(masks, scores.shape[:-3] + masks.shape)
-  return jax.nn.softmax(jnp.where(masks, scores, -jnp.inf), axis=-1)
+  frames = h.shape[-2]
+  if _banded(frames, width):
+    j, inside = band(frames, width, history_only)
+    scores = nn.sigmoid(scorer(h, j))  # [..., T, width]
+    weights = jax.nn.softmax(jnp.where(jnp.broadcast_to(inside, scores.shape), scores, -jnp.inf),
+                             axis=-1)
+    context = jnp.einsum("...iw,...iwd->...id", weights, h[..., j, :])
+    rows = np.broadcast_to(np.arange(frames)[:, None], j.shape)
+    kept = jnp.where(jnp.broadcast_to(inside, weights.shape), weights, 0.0)
+    dense = jnp.zeros(weights.shape[:-1] + (frames,), weights.dtype).at[..., rows, j].add(kept)
+    return context, dense
+  scores = nn.sigmoid(dense_scores())
+  mask = jnp.broadcast_to(window_mask(frames, width, history_only), scores.shape)
+  weights = jax.nn.softmax(jnp.where(mask, scores, -jnp.inf), axis=-1)
+  return weights @ h, weights
 
 
 class SeqSelfAttention(nn.Module):
@@ -129,11 +170,10 @@ class SeqSelfAttention(nn.Module):
 
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
-    masks = window_mask(h.shape[-2], self.width, self.history_only)[None]
-    weights = _attend(_scorer(self.score, self.units, "score")(h)[..., None, :, :], masks)
-    weights = weights[..., 0, :, :]
+    scorer = _scorer(self.score, self.units, "score")
+    context, weights = _head(scorer, h, self.width, self.history_only, lambda: scorer(h))
     self.sow("intermediates", "weights", weights)
-    return weights @ h
+    return context
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -171,15 +211,23 @@ class MultiHeadSelfAttention(nn.Module):
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
     heads = len(self.widths)
-    masks = jnp.stack([window_mask(h.shape[-2], w, self.history_only) for w in self.widths])
-    if self.share_scores or heads == 1:
-      scores = _scorer(self.score, self.units, "score")(h)[..., None, :, :]
+    shared = self.share_scores or heads == 1
+    if shared:
+      scorers = [_scorer(self.score, self.units, "score")] * heads
     else:
-      scores = jnp.stack([_scorer(self.score, self.units, f"score_{k}")(h)
-                          for k in range(heads)], axis=-3)
-    weights = _attend(scores, masks)
-    contexts = weights @ h[..., None, :, :]
-    self.sow("intermediates", "weights", weights)
+      scorers = [_scorer(self.score, self.units, f"score_{k}") for k in range(heads)]
+    dense = {}  # scorer -> its dense scores, computed once for all the heads it scores densely
+
+    def dense_scores(k: int) -> jax.Array:
+      key = 0 if shared else k
+      if key not in dense:
+        dense[key] = scorers[key](h)
+      return dense[key]
+
+    outputs = [_head(scorer, h, width, self.history_only, functools.partial(dense_scores, k))
+               for k, (scorer, width) in enumerate(zip(scorers, self.widths))]
+    contexts = jnp.stack([context for context, _ in outputs], axis=-3)
+    self.sow("intermediates", "weights", jnp.stack([weights for _, weights in outputs], axis=-3))
     self.sow("intermediates", "heads", contexts)
     if heads == 1:
       return contexts[..., 0, :, :]

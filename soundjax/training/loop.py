@@ -199,7 +199,7 @@ def evaluation_splits(step: int, settings: ml_collections.ConfigDict) -> List[st
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any] = None,
-          scorer: Optional[Scorer] = None) -> TrainResult:
+          scorer: Optional[Scorer] = None, task: Optional[Task] = None) -> TrainResult:
   """Trains `config.model` on `config.data`, resuming from the last checkpoint in `workdir`.
 
   With `config.train.select_on` naming a split (e.g. "valid"), that split is evaluated every
@@ -209,11 +209,16 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any
 
   Args:
     config: a config with `seed`, `data`, `frontend`, `model`, `loss` and `train` fields (see
-      `configs/common.py`); a dataset of events also needs `data.frame_targets`.
+      `configs/common.py`); a dataset of events also needs `data.frame_targets`; optional
+      `data.label` trains on another class-label feature, `data.exclude` leaves records out
+      (see `data.batches`).
     workdir: where checkpoints, `metrics.jsonl` and TensorBoard files go.
     builder: an already prepared dataset builder; prepared from `config.data` when None.
     scorer: extra figures of each evaluation of the selection split (logged beside loss and
       accuracy), e.g. a detector's validation event F-score to select on.
+    task: the model, front end and loss to train, when not the ones `config` names (e.g. a
+      front end other than `frontend.log_mel`; `config.model` and `config.loss` are then only
+      checked).
 
   Returns:
     The task, the final (or selected) state and its test-set evaluation.
@@ -235,8 +240,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any
                    "'loss' or 'accuracy'.")
   mesh = training_mesh(settings)
   os.makedirs(workdir, exist_ok=True)
-  task = build_task(config, data.num_classes(builder))
-  reading = {"num_samples": num_samples, "frame_targets": config.data.get("frame_targets")}
+  label = config.data.get("label")
+  task = task or build_task(config, data.num_classes(builder, label))
+  # Held-out records (`data.exclude`, e.g. users) are left out of training and evaluation alike.
+  reading = {"num_samples": num_samples, "frame_targets": config.data.get("frame_targets"),
+             "label": label, "exclude": config.data.get("exclude")}
   stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
                         shuffle=True, num_epochs=None, drop_remainder=True, **reading)
   dropout_key = jax.random.key(config.seed)

@@ -153,3 +153,20 @@ def test_fsd_kaggle2018_bad_clip_fails_naming_it_and_leaves_nothing(tmp_path, co
   builder = builder_cls(data_dir=data_dir, config=make_config(sample_rate=8000),
                         file_format="array_record")
   assert not builder.is_prepared()
+
+
+def test_batches_read_another_label_and_leave_out_excluded_records(tmp_path):
+  builder = data.prepare("synth_vocal_percussion", data_dir=str(tmp_path), num_users=3,
+                         utterances_per_instrument=1, test_utterances=2, seed=0)
+  source = data.split_source(builder, "train")
+  records = [source[i] for i in range(len(source))]
+  kept = [r for r in records if int(r["user"]) != 1]
+  batch = data.arrays(builder, "train", label="syllable", exclude={"user": [1]})
+  np.testing.assert_array_equal(batch["y"], [int(r["syllable"]) for r in kept])
+  np.testing.assert_array_equal(batch["x"], np.stack([r["audio"] for r in kept]))
+  assert data.num_classes(builder, "syllable") == \
+      builder.info.features["syllable"].num_classes != data.num_classes(builder)
+  with pytest.raises(ValueError, match="no class label 'syllabel'.*did you mean 'syllable'"):
+    data.arrays(builder, "train", label="syllabel")
+  with pytest.raises(ValueError, match="leaves no record"):
+    data.arrays(builder, "train", exclude={"user": [0, 1, 2]})

@@ -35,7 +35,10 @@ def test_selection_follows_the_scorer_and_logs_its_figures(tiny_soundscapes_dir,
     return {"event_f": next(scores), "event_error_rate": 0.5}
 
   config = detector_config(tiny_soundscapes_dir, select_on="validate", select_metric="event_f")
-  result = training.train(config, str(tmp_path), scorer=scorer)
+  # A task passed in is trained as given (here the one the config names, built beforehand).
+  task = train.build_task(config, 12)
+  result = training.train(config, str(tmp_path), scorer=scorer, task=task)
+  assert result.task is task
   assert int(result.state.step) == 4  # the scorer's best, not the last step or the best loss
   assert seen == [(4, 51, 12)] * 3  # validate: 4 clips, 51 frames, 12 classes
   rows = [r for r in training.read_metrics(str(tmp_path)) if r["split"] == "validate"]

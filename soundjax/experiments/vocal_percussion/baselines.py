@@ -35,7 +35,7 @@ Computed in float64 (Essentia's `Real` is float32). Host-side only, never traced
 
 import functools
 import math
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 from scipy.signal import windows
@@ -99,6 +99,8 @@ def envelope(audio: np.ndarray, sample_rate: float, *, attack_ms: float = ENVELO
   `T` the attack time when `e[n-1] < |x[n]|`, else the release time (seconds); `T = 0` gives
   `g = 0`. The branch depends on the state, so it is a plain loop (about 0.1 us a sample).
   """
+  if not sample_rate > 0:
+    raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
   x = np.abs(_audio(audio)).tolist()
   attack = math.exp(-1.0 / (sample_rate * attack_ms / 1000)) if attack_ms > 0 else 0.0
   release = math.exp(-1.0 / (sample_rate * release_ms / 1000)) if release_ms > 0 else 0.0
@@ -172,8 +174,9 @@ def frames(audio: np.ndarray, frame_size: int, hop: int) -> np.ndarray:
 def essentia_window(frame_size: int) -> np.ndarray:
   """`Windowing(type="hann")`: the symmetric Hann window scaled to sum 2 (`normalized=True`)."""
   window = windows.hann(frame_size, sym=True)
+  window *= 2.0 / window.sum()
   window.setflags(write=False)
-  return window * (2.0 / window.sum())
+  return window
 
 
 def magnitude_spectra(audio: np.ndarray, frame_size: int, hop: int) -> np.ndarray:
@@ -238,7 +241,8 @@ def timbre_features(audio: np.ndarray, sample_rate: float, *, num_mfcc: int = 14
     ...                                                     deltas=False).shape
     ((32,), (16,))
   """
-  if not (isinstance(num_mfcc, int) and 1 <= num_mfcc <= NUM_MEL_BANDS):
+  if isinstance(num_mfcc, bool) or not (isinstance(num_mfcc, (int, np.integer))
+                                         and 1 <= num_mfcc <= NUM_MEL_BANDS):
     raise ValueError(f"num_mfcc must be an integer in [1, {NUM_MEL_BANDS}], got {num_mfcc!r}")
   frame_size, hop = feature_framing(sample_rate)
   _, mfcc = mfcc_frames(magnitude_spectra(audio, frame_size, hop), sample_rate, num_mfcc)
@@ -434,12 +438,13 @@ def _spectral_complexity(s: np.ndarray, hz: np.ndarray) -> np.ndarray:
   """Peaks per frame in 100-5000 Hz above 0.005 (`spectral_descriptors`), at most 100."""
   scale = hz[1]
   first = max(0, math.ceil(_PEAK_MIN_HZ / scale))
-  last = min(len(hz) - 2, int(_PEAK_MAX_HZ // scale))  # interior bins only
+  # Interior peaks j need j + 1 < num_bins - 1, as in Essentia's PeakDetection walk.
+  last = min(len(hz) - 3, int(_PEAK_MAX_HZ // scale))
   count = np.zeros(len(s))
   if first + 1 < len(hz):
     # Essentia checks the range's first bin against its right neighbour alone.
     count += (s[:, first] > s[:, first + 1]) & (s[:, first] > _PEAK_THRESHOLD)
-  lo = max(first + 1, 1)
+  lo = first + 1
   if lo <= last:
     mid = s[:, lo:last + 1]
     count += np.count_nonzero((mid > s[:, lo - 1:last]) & (mid > s[:, lo + 1:last + 2])
@@ -462,9 +467,3 @@ def _strong_peak(s: np.ndarray) -> float:
     return 0.0  # Essentia divides by log10(right / 0) = inf
   return float(maximum / math.log10(right / left))
 
-
-def _check_names(names: Sequence[str]) -> None:
-  assert len(set(names)) == len(names), "duplicate feature names"
-
-
-_check_names(ENGINEERED_FEATURE_NAMES)

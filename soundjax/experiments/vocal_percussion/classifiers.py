@@ -214,13 +214,17 @@ def per_user_accuracy(features: np.ndarray, labels: np.ndarray, users: np.ndarra
   if not methods:
     raise ValueError("methods is empty")
   user_ids = tuple(np.unique(users).tolist())
+  # Every user is checked before any fitting, so a bad split fails at once.
+  for user in user_ids:
+    num_train = int(np.sum((users == user) & is_train))
+    num_user_test = int(np.sum((users == user) & ~is_train))
+    if not num_train or not num_user_test:
+      raise ValueError(f"user {user!r} has {num_train} training and {num_user_test} test "
+                       "records; the protocol needs both")
   accuracy = np.zeros((len(user_ids), len(methods)))
   num_test = np.zeros(len(user_ids), np.int64)
   for row, user in enumerate(user_ids):
     train, test = (users == user) & is_train, (users == user) & ~is_train
-    if not train.any() or not test.any():
-      raise ValueError(f"user {user!r} has {int(train.sum())} training and {int(test.sum())} "
-                       "test records; the protocol needs both")
     num_test[row] = int(test.sum())
     for col, method in enumerate(methods):
       accuracy[row, col] = fit_and_score(features[train], labels[train], features[test],

@@ -1,0 +1,119 @@
+"""What the vocal percussion experiment writes: `results.json`, `results.md` (the published table:
+method x participant-wise and boxeme-wise KNN accuracy, mean +- std over seeds; then every
+classifier), `summary.md` and the saliency figure.
+"""
+
+import os
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from soundjax import report
+
+# Row names of the published table.
+LEVEL_NAMES = {"instrument": "Instrument Original", "instrument_reduced": "Instrument Reduced",
+               "syllable": "Syllable Original", "syllable_reduced": "Syllable Reduced",
+               "boxeme": "Boxeme Original"}
+BASELINE_NAMES = {"timbre": "Timbre (MFCC + envelope)", "feature_selection": "Feature Selection"}
+METHOD_NAMES = {"knn": "KNN (mean over k)", "logistic_regression": "logistic regression",
+                "random_forest": "random forest"}
+
+
+def rows(results: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
+  """(row name, entry with "mean"/"std") of the baselines, then the embedding levels."""
+  found = [(BASELINE_NAMES[name], entry) for name, entry in results["baselines"].items()]
+  return found + [(LEVEL_NAMES[name], entry) for name, entry in results["embeddings"].items()]
+
+
+def _cell(entry: Dict[str, Any], key: str, method: str) -> str:
+  return f"{entry['mean'][key][method]:.3f} ± {entry['std'][key][method]:.3f}"
+
+
+def columns(results: Dict[str, Any]) -> List[str]:
+  """The classifier columns: the published KNN figure first, then each method."""
+  methods = results["methods"]
+  return (["knn"] if any(m.startswith("knn_") for m in methods) else []) + list(methods)
+
+
+def best(results: Dict[str, Any], method: str) -> str:
+  """The row of highest mean participant-wise accuracy of `method`."""
+  return max(rows(results), key=lambda row: row[1]["mean"]["participant_wise"][method])[0]
+
+
+def markdown(results: Dict[str, Any]) -> str:
+  """The Markdown report: the published-layout table, the other classifiers, the figure."""
+  first = columns(results)[0]
+  users = ", ".join(results["held_out_user_names"])
+  lines = [
+      f"# User-based vocal percussion classification ({results['dataset']})", "",
+      f"{len(results['held_out_users'])} held-out users ({users}), {results['num_records']['train']} isolated-take and {results['num_records']['test']} "
+      f"improvised records of theirs; {len(results['seeds'])} seed(s); "
+      f"{results['wall_seconds']:.0f} s this run. Per user, a classifier is fit on the user's "
+      "isolated takes (instrument labels) and scored on their improvised take. "
+      "Participant-wise: the mean over users; boxeme-wise: users weighted by their test records. "
+      "Every cell is mean ± std over seeds (for the baselines the seeds move only the random "
+      "forest, logistic regression and the feature ranking).", "",
+      f"## {METHOD_NAMES.get(first, first)} (the published table)", "",
+      report.markdown_table(["Method", "Participant-wise acc.", "Boxeme-wise acc."],
+                            [[name, _cell(entry, "participant_wise", first),
+                              _cell(entry, "boxeme_wise", first)]
+                             for name, entry in rows(results)]), ""]
+  for key, title in (("participant_wise", "Participant-wise"), ("boxeme_wise", "Boxeme-wise")):
+    lines += [f"## {title} accuracy of every classifier", "",
+              report.markdown_table(["Method"] + [METHOD_NAMES.get(m, m) for m in
+                                                  columns(results)],
+                                    [[name] + [_cell(entry, key, m) for m in columns(results)]
+                                     for name, entry in rows(results)]), ""]
+  lines += ["## Per-user accuracy (first seed, " + METHOD_NAMES.get(first, first) + ")", "",
+            _per_user_table(results, first), ""]
+  if "saliency" in results:
+    lines += ["## Saliency", "",
+              f"|d logit(predicted instrument) / d patch| of the instrument models, averaged over "
+              f"{results['saliency']['clips']} held-out isolated-take clips (by true instrument) "
+              f"and {len(results['seeds'])} seed(s).", "", "![saliency maps](saliency.png)", ""]
+  lines += ["Not run here: the two-head phoneme model, the GMM-HMM recogniser, XGBoost, the "
+            "embedding scatter and the PGD robustness table.", ""]
+  return "\n".join(lines)
+
+
+def _per_user_table(results: Dict[str, Any], method: str) -> str:
+  names = results["held_out_user_names"]
+  body = []
+  for name, entry in rows(results):
+    run = entry["runs"][0]
+    values = (np.mean([run["per_user"][m] for m in run["per_user"] if m.startswith("knn_")],
+                      axis=0) if method == "knn" else run["per_user"][method])
+    body.append([name] + [f"{v:.3f}" for v in values])
+  return report.markdown_table(["Method"] + names, body)
+
+
+def summary(results: Dict[str, Any]) -> str:
+  """A one-screen Markdown summary (the quickstart links each stage's `summary.md`)."""
+  first = columns(results)[0]
+  table = report.markdown_table(
+      ["Method", "Participant-wise", "Boxeme-wise"],
+      [[name, _cell(entry, "participant_wise", first), _cell(entry, "boxeme_wise", first)]
+       for name, entry in rows(results)])
+  return "\n".join([
+      f"# Vocal percussion: per-user {METHOD_NAMES.get(first, first)} accuracy", "", table, "",
+      f"Best: {best(results, first)}. Details, every classifier and the saliency maps: "
+      "[results.md](results.md).", ""])
+
+
+def write(workdir: str, results: Dict[str, Any], saliency: Dict[str, Any]) -> None:
+  """Writes every output file into `workdir` (and `results["figures"]`)."""
+  figures = {}
+  if saliency["maps"]:
+    maps = np.mean(saliency["maps"], axis=0)  # Over seeds.
+    classes = np.unique(saliency["instruments"])
+    patches = [saliency["patches"][saliency["instruments"] == k].mean(axis=0) for k in classes]
+    report.plot_spectrograms([patches, list(maps)], os.path.join(workdir, "saliency.png"),
+                             row_titles=["mean patch", "mean |gradient|"],
+                             column_titles=results["saliency"]["instruments"],
+                             title="Instrument models: saliency of the predicted class")
+    figures["saliency"] = "saliency.png"
+  results["figures"] = figures
+  report.write_json(os.path.join(workdir, "results.json"), results)
+  for name, text in (("results.md", markdown(results)), ("summary.md", summary(results))):
+    with open(os.path.join(workdir, name), "w") as file:
+      file.write(text)

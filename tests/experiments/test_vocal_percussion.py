@@ -1,0 +1,162 @@
+"""The vocal percussion experiment end to end on a tiny set (3 users, 1 held out, 2 levels x 2
+seeds, 2 training steps): per-user accuracies re-derived with scikit-learn from the embeddings it
+saved, aggregates over users and seeds, the held-out user's absence from training, files, and
+config errors.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from ml_collections.config_flags import config_path
+from sklearn.neighbors import KNeighborsClassifier
+
+from configs import vocal_percussion
+from soundjax import data
+from soundjax.checks import ConfigError
+from soundjax.experiments import vocal_percussion as vp_experiment
+from soundjax.experiments.vocal_percussion import setup
+
+TINY = dict(num_users=3, utterances_per_instrument=3, test_utterances=6, clip_seconds=0.4)
+HELD_OUT = (1,)
+
+
+def tiny_config(data_dir):
+  """The quick variant on 3 users (user 1 held out), a 2-block CNN, 2 steps per model."""
+  config = vocal_percussion.get_config("quick")
+  config.data.settings.update(TINY)
+  config.data.data_dir = data_dir
+  config.held_out_users = HELD_OUT
+  config.model.kwargs = {"embedding_dim": 4, "channels": (4, 4)}
+  config.train.update(num_steps=2, batch_size=4, eval_every=1, eval_batch_size=8,
+                      checkpoint_every=2, log_every=1)
+  config.baselines.update(num_trees=5, num_repeats=2, num_features=8)
+  config.saliency.clips_per_instrument = 2
+  config.embed_batch_size = 8
+  return config
+
+
+@pytest.fixture(scope="module")
+def vp_run(tmp_path_factory):
+  config = tiny_config(str(tmp_path_factory.mktemp("tfds_vp")))
+  workdir = str(tmp_path_factory.mktemp("vp"))
+  return config, workdir, vp_experiment.run(config, workdir)
+
+
+def _records(config, split):
+  """(user, instrument) of every record of a split, read straight from the builder."""
+  source = data.split_source(data.prepare_config(config.data), split)
+  return np.array([(int(source[i]["user"]), int(source[i]["instrument"]))
+                   for i in range(len(source))])
+
+
+def _normalise(train, test):
+  """The published z-scoring, written out: per dimension over train and test, then globally."""
+  both = np.concatenate([train, test])
+  train, test = [(x - both.mean(0)) / (both.std(0) + 1e-16) for x in (train, test)]
+  both = np.concatenate([train, test])
+  return [(x - both.mean()) / (both.std() + 1e-16) for x in (train, test)]
+
+
+def test_per_user_knn_equals_sklearn_on_the_saved_embeddings(vp_run):
+  config, workdir, results = vp_run
+  test_records = _records(config, "test")
+  for level, entry in results["embeddings"].items():
+    for run in entry["runs"]:
+      saved = np.load(os.path.join(workdir, run["embeddings_file"]))
+      assert set(saved["user"]) == set(HELD_OUT)
+      for row, user in enumerate(run["users"]):
+        mine = saved["user"] == user
+        train, test = mine & saved["is_train"], mine & ~saved["is_train"]
+        x_train, x_test = _normalise(saved["embeddings"][train], saved["embeddings"][test])
+        for k in (3, 11):
+          knn = KNeighborsClassifier(n_neighbors=k).fit(x_train, saved["instrument"][train])
+          expected = np.mean(knn.predict(x_test) == saved["instrument"][test])
+          assert run["per_user"][f"knn_{k}"][row] == pytest.approx(expected), (level, k)
+        # The test records are the user's improvised take, counted from the builder.
+        assert run["num_test"][row] == np.sum(test_records[:, 0] == user)
+        np.testing.assert_array_equal(saved["instrument"][test],
+                                      test_records[test_records[:, 0] == user, 1])
+
+
+def test_aggregates_over_users_and_seeds(vp_run):
+  config, _, results = vp_run
+  entries = list(results["embeddings"].values()) + list(results["baselines"].values())
+  assert sorted(results["baselines"]) == ["feature_selection", "timbre"]
+  for entry in entries:
+    assert [run["seed"] for run in entry["runs"]] == list(config.seeds)
+    for method in config.classifiers.methods:
+      per_seed_p, per_seed_b = [], []
+      for run in entry["runs"]:
+        accuracy, weights = np.array(run["per_user"][method]), np.array(run["num_test"])
+        per_seed_p.append(accuracy.mean())
+        per_seed_b.append(np.sum(accuracy * weights) / weights.sum())
+        assert run["participant_wise"][method] == pytest.approx(per_seed_p[-1])
+        assert run["boxeme_wise"][method] == pytest.approx(per_seed_b[-1])
+      assert entry["mean"]["participant_wise"][method] == pytest.approx(np.mean(per_seed_p))
+      assert entry["std"]["participant_wise"][method] == pytest.approx(np.std(per_seed_p))
+      assert entry["mean"]["boxeme_wise"][method] == pytest.approx(np.mean(per_seed_b))
+    knn = [np.mean([run["participant_wise"][f"knn_{k}"] for k in (3, 5, 7, 9, 11)])
+           for run in entry["runs"]]
+    assert entry["mean"]["participant_wise"]["knn"] == pytest.approx(np.mean(knn))
+
+
+def test_held_out_users_are_left_out_of_training(vp_run):
+  config, _, results = vp_run
+  train, test = _records(config, "train"), _records(config, "test")
+  others = lambda records: int(np.sum(~np.isin(records[:, 0], HELD_OUT)))
+  for entry in results["embeddings"].values():
+    assert entry["num_training_records"] == others(train) < len(train)
+    for run in entry["runs"]:
+      # The loop's own evaluation split (selection and final figures) lacks them too.
+      assert run["num_validation_records"] == others(test) < len(test)
+      assert run["selected_step"] in (1, 2)
+
+
+def test_files_and_tables(vp_run):
+  config, workdir, results = vp_run
+  for name in ("results.md", "summary.md", "saliency.png", "results.json"):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  for level in config.levels:
+    for seed in config.seeds:
+      assert os.listdir(os.path.join(workdir, "models", level, f"seed_{seed}"))
+  with open(os.path.join(workdir, "results.json")) as file:
+    written = json.load(file)
+  assert written["embeddings"].keys() == results["embeddings"].keys()
+  with open(os.path.join(workdir, "results.md")) as file:
+    text = file.read()
+  assert "| Method | Participant-wise acc. | Boxeme-wise acc. |" in text
+  for row in ("| Timbre (MFCC + envelope) |", "| Feature Selection |", "| Instrument Original |",
+              "| Syllable Original |"):
+    assert row in text
+  assert results["saliency"]["instruments"] == ["kd", "sd", "hhc", "hho"]
+  assert len(results["saliency"]["accuracy"]) == len(config.seeds)
+
+
+@pytest.mark.parametrize("variant", vocal_percussion.VARIANTS)
+def test_shipped_configs_are_valid(variant):
+  setup.check_config(vocal_percussion.get_config(variant))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("seeds", (0, 0), "config.seeds must be distinct"),
+    ("levels", ("phoneme",), "config.levels holds 'phoneme': the two-head"),
+    ("levels", ("syllables",), "config.levels holds 'syllables', not a label level"),
+    ("held_out_users", (0, 9), "config.held_out_users holds user 9, but the dataset has users"),
+    ("held_out_users", tuple(range(6)), "config.held_out_users holds every one"),
+    ("learning_rates.instrument", -1.0, "config.learning_rates.instrument must be a positive"),
+    ("classifiers.methods", ("knn_4",), "config.classifiers.methods must be distinct names"),
+    ("baselines.timbre", "mfcc", "config.baselines.timbre is 'mfcc'"),
+    ("baselines.num_features", 300, "config.baselines.num_features is 300"),
+    ("patch.num_frames", 40, "config.patch is 40 frames x 64 mels"),
+    ("train.batch_size", 0, "config.train.batch_size must be positive"),
+    ("saliency.clips_per_instrument", -1, "config.saliency.clips_per_instrument"),
+])
+def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):
+  config = vocal_percussion.get_config("quick")
+  config_path.set_value(field, config, value)
+  with pytest.raises(ConfigError) as error:
+    vp_experiment.run(config, str(tmp_path))
+  assert message in str(error.value)
+  assert not os.listdir(tmp_path), "nothing may be written before the config is checked"
