@@ -10,7 +10,7 @@ from soundjax.report.figures import (
                                      plot_spectrograms,
 )
 from soundjax.report.html import REPORT_NAME, write_html_report
-from soundjax.report.tables import markdown_table, write_json
+from soundjax.report.tables import markdown_table, mean_std, write_json
 
 __all__ = ["REPORT_NAME", "ensure_dir", "markdown_table", "plot_confusion_matrix", "plot_curves",
-           "plot_heatmap", "plot_spectrograms", "write_html_report", "write_json"]
+           "mean_std", "plot_heatmap", "plot_spectrograms", "write_html_report", "write_json"]

@@ -1,7 +1,7 @@
 """Machine- and human-readable results: JSON files and Markdown tables."""
 
 import json
-from typing import Any, Sequence
+from typing import Any, Dict, Sequence
 
 import numpy as np
 
@@ -19,3 +19,22 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
   lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
   lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
   return "\n".join(lines)
+
+
+def mean_std(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+  """`{"mean": ..., "std": ...}` (population std) of the numeric leaves of same-structured
+  results over runs, e.g. seeds: NaN and None ignored, None where every run has none;
+  non-numeric leaves (names, lists) are left out.
+
+  Example:
+    >>> mean_std([{"f": 0.25, "class": {"dog": 1.0}}, {"f": 0.75, "class": {"dog": None}}])
+    {'mean': {'f': 0.5, 'class': {'dog': 1.0}}, 'std': {'f': 0.25, 'class': {'dog': 0.0}}}
+  """
+  def leaves(values, reduce):
+    first = values[0]
+    if isinstance(first, dict):
+      return {k: leaves([v[k] for v in values], reduce) for k in first}
+    array = np.array([np.nan if v is None else v for v in values], np.float64)
+    return None if np.isnan(array).all() else float(reduce(array))
+  numeric = [{k: v for k, v in run.items() if isinstance(v, (dict, int, float))} for run in runs]
+  return {"mean": leaves(numeric, np.nanmean), "std": leaves(numeric, np.nanstd)}

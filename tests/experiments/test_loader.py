@@ -32,7 +32,7 @@ def test_overrides_follow_config_references_and_the_result_is_locked():
 @pytest.mark.parametrize("spec, overrides, match", [
     ("clasification:quick", {}, r"unknown config 'clasification' \(did you mean "
      r"'classification'\?\); known configs .*\['adversarial', 'classification', 'occlusion', "
-     r"'quickstart', 'sed_attention'\]"),
+     r"'quickstart', 'sed_attention', 'vocal_percussion'\]"),
     ("classification:quik", {}, r"unknown variant 'quik' of configs/classification\.py \(did you "
      r"mean 'quick'\?\); its variants: \['', 'quick'\]"),
     ("quickstart:quick", {}, r"unknown variant 'quick' of configs/quickstart\.py"),

@@ -7,6 +7,7 @@ config errors.
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 from ml_collections.config_flags import config_path
@@ -16,7 +17,7 @@ from configs import vocal_percussion
 from soundjax import data
 from soundjax.checks import ConfigError
 from soundjax.experiments import vocal_percussion as vp_experiment
-from soundjax.experiments.vocal_percussion import setup
+from soundjax.experiments.vocal_percussion import evaluate, setup
 
 TINY = dict(num_users=3, utterances_per_instrument=3, test_utterances=6, clip_seconds=0.4)
 HELD_OUT = (1,)
@@ -116,7 +117,8 @@ def test_held_out_users_are_left_out_of_training(vp_run):
 
 def test_files_and_tables(vp_run):
   config, workdir, results = vp_run
-  for name in ("results.md", "summary.md", "saliency.png", "results.json"):
+  for name in ("results.md", "summary.md", "saliency.png", "embedding_scatter.png",
+               "results.json"):
     assert os.path.getsize(os.path.join(workdir, name)) > 0, name
   for level in config.levels:
     for seed in config.seeds:
@@ -132,6 +134,39 @@ def test_files_and_tables(vp_run):
     assert row in text
   assert results["saliency"]["instruments"] == ["kd", "sd", "hhc", "hho"]
   assert len(results["saliency"]["accuracy"]) == len(config.seeds)
+
+
+def test_a_rerun_restores_every_model(vp_run):
+  config, workdir, results = vp_run
+  metrics = os.path.join(workdir, "models", "instrument", "seed_0", "metrics.jsonl")
+  with open(metrics) as file:
+    rows = file.read()
+  again = vp_experiment.run(config, workdir)
+  with open(metrics) as file:
+    assert file.read() == rows, "a re-run must restore, not train or log again"
+  for level, entry in results["embeddings"].items():
+    assert again["embeddings"][level]["runs"] == entry["runs"]
+
+
+def test_embedding_compiles_once_for_every_seed(tmp_path):
+  config = tiny_config(str(tmp_path))
+  model = setup.task(config, 4).model
+  embed_fn = evaluate.embedder(model, config)
+  audio = np.zeros((3, 6400), np.float32)
+  for seed in (0, 1):
+    variables = model.init(jax.random.key(seed), np.zeros((1, 48, 64), np.float32))
+    z = evaluate.embed(embed_fn, variables, audio, batch_size=2)
+    assert z.shape == (3, 4)
+  assert embed_fn._cache_size() == 1
+
+
+def test_too_few_records_for_the_largest_k_fail_before_training(tmp_path):
+  config = tiny_config(str(tmp_path / "tfds"))
+  config.data.settings.update(utterances_per_instrument=2)  # 8 isolated records < k = 11
+  workdir = tmp_path / "work"
+  with pytest.raises(ConfigError, match="config.held_out_users holds user 1, who has 8 "):
+    vp_experiment.run(config, str(workdir))
+  assert not workdir.exists()
 
 
 @pytest.mark.parametrize("variant", vocal_percussion.VARIANTS)

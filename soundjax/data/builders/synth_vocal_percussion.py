@@ -30,7 +30,7 @@ of 0.4 s holds the 48 frames at an 8 ms hop of the published input patches.
 """
 
 import dataclasses
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -164,6 +164,24 @@ def augmented_records(config: SynthVocalPercussionConfig,
     yield {**record, "audio": audio, "augmentation": copy}
 
 
+def label_features(*, syllables: Sequence[str], syllables_reduced: Sequence[str],
+                   boxemes: Sequence[str]) -> Dict[str, tfds.features.ClassLabel]:
+  """The label levels of a vocal-percussion record (`LABELS`), here and in `avp_lvt`; only the
+  syllable and boxeme index spaces differ between the two sets."""
+  label = tfds.features.ClassLabel
+  return {
+      "instrument": label(names=vp.INSTRUMENTS),
+      "instrument_reduced": label(names=vp.INSTRUMENTS_REDUCED),
+      "phoneme_onset": label(names=vp.ONSETS),
+      "phoneme_nucleus": label(names=vp.NUCLEI),
+      "phoneme_onset_reduced": label(names=vp.ONSETS_REDUCED),
+      "phoneme_nucleus_reduced": label(names=vp.NUCLEI_REDUCED),
+      "syllable": label(names=syllables),
+      "syllable_reduced": label(names=syllables_reduced),
+      "boxeme": label(names=boxemes),
+  }
+
+
 class SynthVocalPercussion(tfds.core.GeneratorBasedBuilder):
   """Simulated users' vocal imitations of kick, snare and hi-hats, with AVP's label levels."""
 
@@ -187,16 +205,10 @@ class SynthVocalPercussion(tfds.core.GeneratorBasedBuilder):
             "position": tfds.features.Scalar(dtype=np.int32),
             "onset_seconds": tfds.features.Scalar(dtype=np.float32),
             "augmentation": tfds.features.Scalar(dtype=np.int32),
-            "instrument": label(names=vp.INSTRUMENTS),
-            "instrument_reduced": label(names=vp.INSTRUMENTS_REDUCED),
-            "phoneme_onset": label(names=vp.ONSETS),
-            "phoneme_nucleus": label(names=vp.NUCLEI),
-            "phoneme_onset_reduced": label(names=vp.ONSETS_REDUCED),
-            "phoneme_nucleus_reduced": label(names=vp.NUCLEI_REDUCED),
-            "syllable": label(names=vp.SYLLABLE_NAMES),
-            "syllable_reduced": label(names=vp.SYLLABLE_REDUCED_NAMES),
-            "boxeme": label(names=[f"{user}_{instrument}" for user in users
-                                   for instrument in vp.INSTRUMENTS]),
+            **label_features(syllables=vp.SYLLABLE_NAMES,
+                             syllables_reduced=vp.SYLLABLE_REDUCED_NAMES,
+                             boxemes=[f"{user}_{instrument}" for user in users
+                                      for instrument in vp.INSTRUMENTS]),
         }),
         supervised_keys=("audio", "instrument"),
         # Records in generation order, so a take's utterances are consecutive and in sequence;

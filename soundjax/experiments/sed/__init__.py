@@ -18,7 +18,7 @@ import ml_collections
 from soundjax import data, training
 from soundjax.experiments.sed import evaluate, setup
 from soundjax.experiments.sed import report as sed_report
-from soundjax.report import ensure_dir
+from soundjax.report import ensure_dir, mean_std
 
 # The scores averaged over seeds (the other keys of a run are its settings).
 SCORES = ("event", "event_sed_eval", "segment", "psds1", "psds2")
@@ -72,7 +72,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
     first = firsts[detector.name] = outcomes[0]
     detectors[detector.name] = {
         "widths": list(detector.widths), "runs": runs,
-        **evaluate.mean_std([{k: r[k] for k in SCORES} for r in runs]),
+        **mean_std([{k: r[k] for k in SCORES} for r in runs]),
     }
     if config.attack.num_clips:
       detectors[detector.name]["robustness"] = evaluate.robustness(

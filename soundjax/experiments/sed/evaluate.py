@@ -142,19 +142,6 @@ def score_split(reference: Reference, probs: np.ndarray, labels: Sequence[str], 
   }, estimated
 
 
-def mean_std(runs: Sequence[Any]) -> Dict[str, Any]:
-  """`{"mean": ..., "std": ...}` of the numeric leaves of same-structured results over runs
-  (NaN ignored; None where every run is NaN); non-numeric leaves are left out."""
-  def leaves(values, reduce):
-    first = values[0]
-    if isinstance(first, dict):
-      return {k: leaves([v[k] for v in values], reduce) for k in first}
-    array = np.array([np.nan if v is None else v for v in values], np.float64)
-    return None if np.isnan(array).all() else float(reduce(array))
-  numeric = [{k: v for k, v in run.items() if isinstance(v, (dict, int, float))} for run in runs]
-  return {"mean": leaves(numeric, np.nanmean), "std": leaves(numeric, np.nanstd)}
-
-
 def make_attack(task: training.Task, config: ml_collections.ConfigDict, key: jax.Array):
   """The jitted PGD of `config.attack` on a detector: `attack(variables, snr_db, x, y, index) ->
   (x_adv, probabilities)` for a batch of waveforms `x`, frame targets `y` and clip indices (whose

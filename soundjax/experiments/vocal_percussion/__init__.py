@@ -42,6 +42,9 @@ def _level(config, level: str, num_classes: int, builder, records: evaluate.Reco
   embed_fn = evaluate.embedder(task.model, config)
   saliency_fn = (evaluate.make_saliency(task.model)
                  if level == SALIENCY_LEVEL and saliency["patches"] is not None else None)
+  # The records training reads, counted through the exclusion the training config carries.
+  exclude = setup.level_config(config, level, config.seeds[0]).data.exclude.to_dict()
+  training_records = len(data.batches(builder, "train", batch_size=1, exclude=exclude))
   runs = []
   for seed in config.seeds:
     result = training.train(setup.level_config(config, level, seed),
@@ -62,8 +65,6 @@ def _level(config, level: str, num_classes: int, builder, records: evaluate.Reco
                                     saliency["instruments"], jax.random.key(seed))
       saliency["maps"].append(maps["maps"])
       saliency["accuracy"].append(maps["accuracy"])
-  training_records = len(data.batches(builder, "train", batch_size=1,
-                                      exclude={"user": list(config.held_out_users)}))
   return {"num_classes": num_classes, "num_training_records": training_records, "runs": runs,
           **evaluate.mean_std(runs)}
 
@@ -108,9 +109,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   start = time.perf_counter()
   builder = data.prepare_config(config.data)
   num_classes = setup.check_builder(config, builder)
-  ensure_dir(workdir)
   held_out = sorted(int(u) for u in config.held_out_users)
   records = evaluate.read_records(builder, held_out)
+  setup.check_records(config, records.user, records.is_train)
+  ensure_dir(workdir)
   clips = evaluate.saliency_clips(records, config.saliency.clips_per_instrument)
   patches = (np.asarray(jax.jit(jax.vmap(setup.patch_frontend(config)))(records.audio[clips]))
              if len(clips) else None)

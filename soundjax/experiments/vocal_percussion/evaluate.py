@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from soundjax import attribution, data, losses, models, parallel, training
+from soundjax import attribution, data, losses, models, parallel, report, training
 from soundjax.experiments.vocal_percussion import baselines, classifiers, setup
 
 
@@ -91,12 +91,9 @@ def scores(features: np.ndarray, records: Records,
 
 
 def mean_std(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-  """Mean and (population) std over runs of the aggregates of figure sets."""
-  out = {}
-  for stat, reduce in (("mean", np.mean), ("std", np.std)):
-    out[stat] = {key: {m: float(reduce([run[key][m] for run in runs])) for m in runs[0][key]}
-                 for key in ("participant_wise", "boxeme_wise")}
-  return out
+  """Mean and (population) std over runs of their participant- and boxeme-wise figures."""
+  return report.mean_std([{key: run[key] for key in ("participant_wise", "boxeme_wise")}
+                          for run in runs])
 
 
 def embedder(model: models.EmbeddingCNN, config: ml_collections.ConfigDict):

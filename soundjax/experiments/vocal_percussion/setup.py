@@ -5,6 +5,7 @@ level and each level's training config.
 from typing import Any, Dict, Sequence
 
 import ml_collections
+import numpy as np
 
 from soundjax import data, models, training
 from soundjax.checks import config_field, is_number, require
@@ -131,3 +132,16 @@ def check_builder(config: ml_collections.ConfigDict, builder) -> Dict[str, int]:
   require(max(config.held_out_users) < users, "held_out_users",
           f"holds user {max(config.held_out_users)}, but {builder.name} has users 0-{users - 1}.")
   return {level: data.num_classes(builder, level) for level in config.levels}
+
+
+def check_records(config: ml_collections.ConfigDict, users, is_train) -> None:
+  """Each held-out user has test records and enough training records for every KNN's k."""
+  ks = [classifiers.METHODS[m] for m in config.classifiers.methods
+        if classifiers.METHODS[m] is not None]
+  for user in config.held_out_users:
+    mine = users == user
+    num_train, num_test = int(np.sum(mine & is_train)), int(np.sum(mine & ~is_train))
+    require(num_test > 0 and num_train >= max(ks, default=1), "held_out_users",
+            f"holds user {user}, who has {num_train} isolated-take and {num_test} improvised "
+            f"records; the protocol needs improvised ones and at least {max(ks, default=1)} "
+            "isolated ones (the largest k of classifiers.methods).")
