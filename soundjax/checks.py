@@ -90,12 +90,20 @@ def finite(name: str, value: Any) -> float:
   return float(value)
 
 
+def _traced(value: Any) -> bool:
+  """A scalar jax array: a budget traced by a compiled sweep (e.g. the SNR of
+  `jax.jit(lambda snr_db: ...)`), whose value is unknown until it runs."""
+  return isinstance(value, jax.Array) and value.ndim == 0
+
+
 def finite_or_traced(name: str, value: Any) -> Any:
-  """A finite real number, or a scalar jax array passed as is: a budget traced by a compiled
-  sweep (e.g. the SNR of `jax.jit(lambda snr_db: ...)`), whose value is unknown until it runs."""
-  if isinstance(value, jax.Array) and value.ndim == 0:
-    return value
-  return finite(name, value)
+  """A finite real number, or a traced scalar budget (see `_traced`) passed as is."""
+  return value if _traced(value) else finite(name, value)
+
+
+def nonnegative_or_traced(name: str, value: Any) -> Any:
+  """A finite number >= 0, or a traced scalar budget (see `_traced`) passed as is."""
+  return value if _traced(value) else nonnegative(name, value)
 
 
 def nonnegative(name: str, value: Any) -> float:

@@ -139,13 +139,13 @@ def init_zeros() -> Init:
 
 def init_uniform_linf(eps: float) -> Init:
   """Uniform in the Linf ball of radius `eps`."""
-  checks.nonnegative("eps", eps)
+  checks.nonnegative_or_traced("eps", eps)
   return lambda x, key: jax.random.uniform(key, x.shape, x.dtype, -eps, eps)
 
 
 def init_uniform_l2(eps: float) -> Init:
   """Uniform in the L2 ball of radius `eps` (direction Gaussian, radius eps * u^(1/n))."""
-  checks.nonnegative("eps", eps)
+  checks.nonnegative_or_traced("eps", eps)
 
   def init(x, key):
     direction_key, radius_key = jax.random.split(key)
@@ -199,13 +199,13 @@ def normalize(norm: str) -> optax.GradientTransformation:
 
 def project_linf(eps: float) -> Projection:
   """Clips every element of `delta` to [-eps, eps]."""
-  checks.nonnegative("eps", eps)
+  checks.nonnegative_or_traced("eps", eps)
   return lambda delta, x: jnp.clip(delta, -eps, eps)
 
 
 def project_l2(eps: float) -> Projection:
   """Scales `delta` down onto the L2 ball of radius `eps` when it lies outside."""
-  checks.nonnegative("eps", eps)
+  checks.nonnegative_or_traced("eps", eps)
 
   def project(delta, x):
     size = l2_norm(delta)
@@ -285,6 +285,8 @@ def budget(norm: str, eps: float, bounds: Bounds = None,
   contain `x` (`project_bounds`), only shrinks elements, so the result meets all three at once
   for any clean `x`, in the box or not (up to float rounding of `x + delta`; see
   `metrics.perturbation.within_linf`). An out-of-box sample only moves towards the box.
+  `eps` and `snr_db` may be traced scalars (arguments of a jitted sweep), as in every attack
+  built on them, so that a curve over budgets compiles once.
   """
   ball = project_ball(norm, eps)
   if snr_db is not None:

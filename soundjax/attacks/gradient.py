@@ -39,7 +39,7 @@ def fgsm(loss_fn: LossFn, *, eps: float, norm: str = "linf", bounds: Bounds = No
     >>> attack = jax.jit(jax.vmap(fgsm(loss_fn, eps=0.01, bounds=(-1.0, 1.0)),
     ...                           in_axes=(None, 0, 0, 0)))
   """
-  checks.nonnegative("eps", eps)
+  checks.nonnegative_or_traced("eps", eps)
   return core.iterative(loss_fn, init=core.init_zeros(), step=_steepest(norm, eps),
                         project=core.budget(norm, eps, bounds, snr_db), num_steps=1)
 

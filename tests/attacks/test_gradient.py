@@ -236,3 +236,23 @@ def test_attacks_perturb_audio_through_the_front_end():
   assert np.all(jax.vmap(perturbation.within_linf, (0, 0, None))(x, x_adv, 0.01))
   assert np.all(jax.vmap(perturbation.above_snr, (0, 0, None))(x, x_adv, 20.0))
   assert np.all(batch_loss(loss_fn, params, x_adv, y) > batch_loss(loss_fn, params, x, y))
+
+
+@pytest.mark.parametrize("make, levels", [
+    (lambda eps: attacks.pgd(MLP_LOSS, eps=eps, step_size=0.01, num_steps=3, norm="linf"),
+     (0.01, 0.05, 0.2)),
+    (lambda eps: attacks.pgd(MLP_LOSS, eps=eps, step_size=0.05, num_steps=3, norm="l2"),
+     (0.05, 0.3)),
+    (lambda eps: attacks.fgsm(MLP_LOSS, eps=eps, bounds=(-0.5, 0.5)), (0.01, 0.1)),
+    (lambda snr: attacks.fgsm_snr(MLP_LOSS, snr_db=snr), (40.0, 10.0)),
+])
+def test_a_budget_sweep_compiles_once_and_equals_each_concrete_budget(make, levels):
+  params = mlp_params(0)
+  x, y, keys = batch(7)
+  sweep = jax.jit(lambda budget, x, y, keys: jax.vmap(make(budget), in_axes=(None, 0, 0, 0))(
+      params, x, y, keys))
+  for level in levels:
+    traced = sweep(jnp.float32(level), x, y, keys)
+    concrete = jax.jit(jax.vmap(make(level), in_axes=(None, 0, 0, 0)))(params, x, y, keys)
+    np.testing.assert_allclose(traced, concrete, rtol=1e-6, atol=1e-7)
+  assert sweep._cache_size() == 1

@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -57,8 +58,14 @@ class Victim:
     batched = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))
     x_adv = chunked(batched, batch_size, self.result.state.variables)(
         x, y, jax.random.split(key, len(x)))
-    finite = np.all(np.isfinite(x_adv), axis=-1)
-    return np.where(finite[:, None], x_adv, x), int(np.sum(~finite))
+    return finite_or_clean(x_adv, x)
+
+
+def finite_or_clean(x_adv: np.ndarray, x: np.ndarray) -> Tuple[np.ndarray, int]:
+  """The adversarial clips with any that holds a NaN or infinity replaced by its clean clip (a
+  failed attack), and the number of those."""
+  finite = np.all(np.isfinite(x_adv), axis=-1)
+  return np.where(finite[:, None], x_adv, x), int(np.sum(~finite))
 
 
 def train_victim(config: ml_collections.ConfigDict, name: str, workdir: str, builder,
@@ -144,19 +151,38 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
   return metrics, main_adv
 
 
+# Budgets the attacks take as traced scalars: a curve over one of them compiles once per model.
+TRACED_PARAMS = ("eps", "snr_db")
+
+
 def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
                      y: np.ndarray, key: jax.Array, progress: tqdm.tqdm) -> List[float]:
-  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param."""
+  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param.
+
+  A budget (`TRACED_PARAMS`) is an argument of one compiled attack; any other param (a number of
+  steps, say) builds and compiles the attack at each level.
+  """
   curve, task = config.robustness, victim.result.task
   spec = config.attacks[curve.attack]
+
+  def attack_at(value):
+    return setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
+                              **{curve.param: value})
+
+  traced = curve.param in TRACED_PARAMS
+  batched = jax.jit(lambda variables, value, *args: jax.vmap(
+      attack_at(value), in_axes=(None, 0, 0, 0))(variables, *args))
   accuracy = []
   for index, value in enumerate(curve.levels):
     progress.set_postfix_str(f"{victim.name} {curve.param}={value}")
-    attack = setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
-                                **{curve.param: value})
+    level_key = jax.random.fold_in(key, index)
     # A non-finite example is scored as its clean clip, as in the attack table.
-    x_adv, _ = victim.attack(attack, x, y, jax.random.fold_in(key, index),
-                             config.attack_batch_size)
+    if traced:
+      x_adv, _ = finite_or_clean(chunked(batched, config.attack_batch_size,
+                                         victim.result.state.variables, jnp.float32(value))(
+          x, y, jax.random.split(level_key, len(x))), x)
+    else:
+      x_adv, _ = victim.attack(attack_at(value), x, y, level_key, config.attack_batch_size)
     accuracy.append(mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
     progress.update()
   return accuracy
