@@ -142,10 +142,12 @@ def closest(value: Any, choices: Sequence[str]) -> str:
 
 
 def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
-  """One of `choices` (a registry's keys); the error lists them and the closest match."""
+  """One of `choices` (a registry's keys, None among them if it is a choice); the error lists
+  them and the closest named one."""
   if value not in choices:
-    raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}"
-                     f"{closest(value, choices)}")
+    listed = sorted(choices, key=lambda c: (c is not None, str(c)))  # None first, then by name
+    raise ValueError(f"{name} must be one of {listed}, got {value!r}"
+                     f"{closest(value, [c for c in choices if c is not None])}")
   return value
 
 

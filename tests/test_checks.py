@@ -64,3 +64,10 @@ def test_checked_names_the_bad_label_the_input_and_the_nan(toy):
 def test_checked_refuses_what_is_not_a_function():
   with pytest.raises(TypeError, match="checked needs a function"):
     checks.checked(3)
+
+
+def test_one_of_lists_none_among_named_choices():
+  with pytest.raises(ValueError, match=r"must be one of \[None, 'a', 'b'\], got 'bb' "
+                                       r"\(did you mean 'b'\?\)"):
+    checks.one_of("mode", "bb", ("b", None, "a"))
+  assert checks.one_of("mode", None, ("b", None)) is None

@@ -169,10 +169,7 @@ def log_mel(*, sample_rate: float, n_fft: int, hop_length: int, n_mels: int,
   if top_db is not None and top_db < 0:
     raise ValueError(f"top_db must be non-negative or None, got {top_db}")
   checks.optional_integer("num_frames", num_frames)
-  # Not `checks.one_of`: its message sorts the choices, and None does not sort with strings.
-  if scaling not in SCALINGS:
-    raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}"
-                     f"{checks.closest(scaling, [s for s in SCALINGS if s])}")
+  checks.one_of("scaling", scaling, SCALINGS)
 
   def f(waveform: jax.Array) -> jax.Array:
     waveform = jnp.asarray(waveform)

@@ -255,7 +255,7 @@ def test_bad_window_and_scaling_name_the_choices():
     frontend.stft(jnp.zeros(100), n_fft=64, hop_length=16, win_length=65)
   with pytest.raises(ValueError, match=r"window must be one of"):
     frontend.power_spectrogram(jnp.zeros(100), n_fft=64, hop_length=16, window="blackman")
-  with pytest.raises(ValueError, match=r"scaling must be one of \(None, 'min_max'\), got "
+  with pytest.raises(ValueError, match=r"scaling must be one of \[None, 'min_max'\], got "
                      r"'minmax' \(did you mean 'min_max'\?\)"):
     frontend.log_mel(**SMALL, scaling="minmax")
 
