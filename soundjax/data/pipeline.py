@@ -202,7 +202,7 @@ def arrays(builder: tfds.core.DatasetBuilder, split: str, *, limit: Optional[int
            exclude: Optional[Dict[str, Sequence[int]]] = None) -> Dict[str, np.ndarray]:
   """A whole split (or its first `limit` examples) as stacked arrays, for evaluation (`batches`'
   arguments)."""
-  size = len(_kept(builder, split, split_source(builder, split), exclude))
-  size = size if limit is None else min(limit, size)
+  # One batch of at most the split's size holds every record `exclude` keeps.
+  size = len(split_source(builder, split)) if limit is None else limit
   return batches(builder, split, batch_size=size, num_samples=num_samples,
                  frame_targets=frame_targets, label=label, exclude=exclude)[0]

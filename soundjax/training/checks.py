@@ -95,11 +95,11 @@ def check_classifier(config: ml_collections.ConfigDict) -> None:
   check_model(config.model)
   check_loss(config.loss)
   detector = models.frame_wise(config.model.name)
-  require(detector == (config.loss in losses.MULTILABEL_LOSSES), "loss",
-          f"is {config.loss!r}, but {config.model.name} outputs "
-          + ("frame-wise logits: use one of " + repr(losses.MULTILABEL_LOSSES) if detector else
-             f"one row of logits per clip: use one of "
-             f"{sorted(set(losses.LOGIT_LOSSES) - set(losses.MULTILABEL_LOSSES))}") + ".")
+  fitting, outputs = ((list(losses.MULTILABEL_LOSSES), "frame-wise logits") if detector else
+                      (sorted(set(losses.LOGIT_LOSSES) - set(losses.MULTILABEL_LOSSES)),
+                       "one row of logits per clip"))
+  require(config.loss in fitting, "loss", f"is {config.loss!r}, but {config.model.name} "
+          f"outputs {outputs}: use one of {fitting}.")
   if detector:
     check_frame_targets(config.data)
   check_train(config.train)

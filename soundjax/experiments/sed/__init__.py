@@ -60,9 +60,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   references = {split: evaluate.reference(builder, split, config)
                 for split in ("validate", "test")}
   scorer = evaluate.selection_scorer(references["validate"], labels, config)
-  clips = data.arrays(builder, "test", limit=config.attack.num_clips,
-                      num_samples=config.data.get("num_samples"),
-                      frame_targets=config.data.frame_targets.to_dict())
+  # The first test clips, waveforms and frame targets, that PGD attacks (none: no attack).
+  clips = data.arrays(
+      builder, "test", limit=config.attack.num_clips, num_samples=config.data.get("num_samples"),
+      frame_targets=config.data.frame_targets.to_dict()) if config.attack.num_clips else None
   key = jax.random.key(config.seed)
   detectors, firsts = {}, {}
   for detector in setup.detectors(config):

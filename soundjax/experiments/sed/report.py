@@ -175,9 +175,8 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
         os.path.join(predictions, f"{name}.tsv"), first["estimated"], test))
   count = min(config.num_examples, len(test.filenames))
   if count:
-    clips = data.arrays(builder, "test", limit=count,
-                                 num_samples=config.data.get("num_samples"),
-                                 frame_targets=config.data.frame_targets.to_dict())
+    first_clip = data.arrays(builder, "test", limit=1, num_samples=config.data.get("num_samples"),
+                             frame_targets=config.data.frame_targets.to_dict())["x"][0]
     shown = [setup.BASELINE] + [n for n in [best_attention(results)] if n is not None]
     roll = lambda events: sed.events_to_roll(events, num_frames=frames, hop_seconds=hop,
                                              labels=labels)
@@ -190,7 +189,7 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
                              cmap="Greys")
     figures["piano_rolls"] = "piano_rolls.png"
     for name, first in firsts.items():
-      path = _attention_maps(workdir, name, first["result"], clips["x"][0])
+      path = _attention_maps(workdir, name, first["result"], first_clip)
       if path is not None:
         figures["attention"][name] = path
   results["figures"] = figures
