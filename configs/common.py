@@ -53,6 +53,11 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
       # last state.
       "select_on": config_dict.placeholder(str),
       "select_metric": "loss",
+      # With select_on: {"patience": p, "factor": 0.1, "min_delta": 1e-4} cuts the rate by the
+      # factor after p evaluations without improvement; early_stopping_patience p ends training
+      # p evaluations after the best (Keras' ReduceLROnPlateau and EarlyStopping). None: off.
+      "reduce_on_plateau": None,
+      "early_stopping_patience": config_dict.placeholder(int),
       # Data parallel over the first num_devices local devices (None: all); batch_size must be
       # a multiple of it.
       "num_devices": config_dict.placeholder(int),

@@ -15,7 +15,7 @@ own shape (`[frames, classes]` per example).
 
 import functools
 import inspect
-from typing import Optional
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -62,7 +62,8 @@ def model_logits(model: nn.Module, *, frontend: Optional[FrontEnd] = None) -> Lo
 
   def logits_fn(params, x):
     features = frontend(x) if frontend is not None else x
-    return model.apply(params, features[None], **mode)[0]
+    # A tuple of heads' logits (a multi-head model) gives the tuple of their rows.
+    return jax.tree.map(lambda logits: logits[0], model.apply(params, features[None], **mode))
 
   return logits_fn
 
@@ -240,6 +241,71 @@ def per_example_loss(logits_fn: LogitsFn, name: str) -> LossFn:
   return loss_fn
 
 
+def heads_loss_on_logits(name: str, weights: Sequence[float], label_smoothing: float = 0.0):
+  """Returns `(loss(logits, y), predict(logits))` of a multi-head model (one label per head).
+
+  `logits` is the model's tuple of per-head logits `([..., K_0], [..., K_1], ...)` and `y` the
+  integer labels `[..., heads]`; the loss is `sum_i weights[i] * loss_i(logits[i], y[..., i])`
+  with `loss_i` the named (smoothed) loss of one head, e.g. Paper 2's phoneme model: onset and
+  nucleus heads weighted 0.6 / 0.4. `predict` gives `[..., heads]`.
+
+  Args:
+    name: a loss name of `LOGIT_LOSSES` with one class index per row (not multi-label).
+    weights: one positive weight per head, in the order of the logits.
+    label_smoothing: as `smoothed_loss_on_logits`, for every head.
+
+  Raises:
+    ValueError: an unknown or multi-label `name`, or weights that are not positive numbers;
+      (when the loss is traced) logits that are not one array per weight, or a `y` whose shape is
+      not the logits' rows times heads.
+
+  Example:
+    >>> loss, predict = heads_loss_on_logits("softmax_cross_entropy", (0.6, 0.4))
+    >>> loss((onset_logits, nucleus_logits), y)  # y: int [batch, 2]
+  """
+  if name in MULTILABEL_LOSSES:
+    raise ValueError(f"{name} takes per-class targets; a multi-head loss takes one class index "
+                     "per head: use 'softmax_cross_entropy'.")
+  weights = tuple(checks.positive(f"weights[{i}]", w) for i, w in enumerate(weights))
+  if not weights:
+    raise ValueError("weights must hold one positive weight per head, got none.")
+  head_loss = smoothed_loss_on_logits(name, label_smoothing)
+  _, head_predict = loss_on_logits(name)
+  where = "soundjax.losses.heads_loss_on_logits"
+
+  def heads(logits):
+    if not isinstance(logits, (tuple, list)) or len(logits) != len(weights):
+      raise ValueError(f"{where}: logits must be a tuple of {len(weights)} arrays (one per "
+                       f"weight), got {type(logits).__name__} of {jax.tree.structure(logits)}")
+    return [jnp.asarray(head) for head in logits]
+
+  def loss(logits, y):
+    logits, y = heads(logits), jnp.asarray(y)
+    rows = logits[0].shape[:-1]
+    if y.shape != rows + (len(weights),):
+      raise ValueError(f"{where}: y must hold one class index per head, shape "
+                       f"{rows + (len(weights),)}, got shape {y.shape}")
+    return sum(w * head_loss(head, y[..., i]) for i, (w, head) in enumerate(zip(weights, logits)))
+
+  def predict(logits):
+    return jnp.stack([head_predict(head) for head in heads(logits)], axis=-1)
+
+  return loss, predict
+
+
+def per_example_heads_loss(logits_fn: LogitsFn, name: str, weights: Sequence[float]) -> LossFn:
+  """Returns the `soundjax.types.LossFn` of a multi-head model: `heads_loss_on_logits` of one
+  example, whose `y` holds one integer label per head (shape `[heads]`).
+
+  Example:
+    >>> loss_fn = per_example_heads_loss(model_logits(phoneme_model), "softmax_cross_entropy",
+    ...                                  (0.6, 0.4))
+    >>> loss_fn(variables, patch, jnp.array([onset, nucleus]))
+  """
+  loss, _ = heads_loss_on_logits(name, weights)
+  return lambda params, x, y: loss(logits_fn(params, x), y)
+
+
 def softmax_cross_entropy(logits_fn: LogitsFn) -> LossFn:
   """Returns `loss_fn(params, x, y)`: cross-entropy of the logits against integer label `y`.
 
@@ -260,3 +326,107 @@ def sigmoid_binary_cross_entropy(logits_fn: LogitsFn) -> LossFn:
     >>> loss_fn = sigmoid_binary_cross_entropy(model_logits(detector))
   """
   return per_example_loss(logits_fn, "sigmoid_binary_cross_entropy")
+
+
+# --- Croce and Hein's (2020) difference-of-logits-ratio (DLR) losses, for attacks ---
+
+def _top_logits(logits: jax.Array, count: int, where: str) -> jax.Array:
+  """The `count` largest logits `[..., count]`, largest first; fewer classes raise."""
+  if logits.ndim == 0 or logits.shape[-1] < count:
+    raise ValueError(f"{where}: needs logits of at least {count} classes ([..., classes]), got "
+                     f"shape {logits.shape}")
+  return jax.lax.top_k(logits, count)[0]
+
+
+def _logit_of(logits: jax.Array, y: jax.Array) -> jax.Array:
+  return jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+
+
+def dlr_on_logits(logits: jax.Array, y: jax.Array) -> jax.Array:
+  """DLR loss of `[..., classes]` logits (at least 3 classes) against integer labels `[...]`.
+
+  `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)` with `z_pi1 >= z_pi2 >= z_pi3` the
+  largest logits (AutoAttack's `dlr_loss`): unchanged by shifting or scaling the logits, and
+  positive exactly when another class scores above `y`. Labels are checked as in
+  `softmax_cross_entropy_on_logits` (a label outside the classes gives NaN).
+
+  Raises:
+    ValueError: fewer than 3 classes; (when traced) `y` not of shape `logits.shape[:-1]`.
+    TypeError: (when traced) `y` is not integer.
+  """
+  logits = jnp.asarray(logits)
+  top = _top_logits(logits, 3, "soundjax.losses.dlr")
+  y, factor = _labels(logits, y, "dlr", logits.shape[-1])
+  is_y = jax.nn.one_hot(y, logits.shape[-1], dtype=jnp.bool_)
+  other = jnp.max(jnp.where(is_y, -jnp.inf, logits), axis=-1)
+  return -(_logit_of(logits, y) - other) / (top[..., 0] - top[..., 2] + 1e-12) * factor
+
+
+def dlr_targeted_on_logits(logits: jax.Array, y: jax.Array, target: jax.Array) -> jax.Array:
+  """Targeted DLR loss of `[..., classes]` logits (at least 4 classes), labels and targets `[...]`.
+
+  `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)` (AutoAttack's `dlr_loss_targeted`):
+  ascending it moves the logit of target `t` above that of the true label `y`.
+
+  Raises:
+    ValueError: fewer than 4 classes; (when traced) `y` or `target` not of shape
+      `logits.shape[:-1]`.
+    TypeError: (when traced) `y` or `target` is not integer.
+  """
+  logits = jnp.asarray(logits)
+  where = "soundjax.losses.dlr_targeted"
+  top = _top_logits(logits, 4, where)
+  y, factor = _labels(logits, y, "dlr_targeted", logits.shape[-1])
+  target = checks.labels(target, shape=logits.shape[:-1], where=where, name="target")
+  factor = factor * checks.label_range(target, logits.shape[-1], dtype=logits.dtype,
+                                       where=where, name="target")
+  target = jnp.clip(target, 0, logits.shape[-1] - 1)
+  scale = top[..., 0] - (top[..., 2] + top[..., 3]) / 2 + 1e-12
+  return -(_logit_of(logits, y) - _logit_of(logits, target)) / scale * factor
+
+
+def dlr_loss(logits_fn: LogitsFn) -> LossFn:
+  """Returns `loss_fn(params, x, y)`: the DLR loss (`dlr_on_logits`) against integer label `y`.
+
+  A `soundjax.types.LossFn` for one example, for any attack (APGD-DLR of AutoAttack:
+  `attacks.apgd(dlr_loss(logits_fn), ...)`); `y` is checked as in `per_example_loss`.
+
+  Example:
+    >>> loss_fn = dlr_loss(model_logits(model, frontend=log_mel))
+  """
+  where = "soundjax.losses.dlr"
+
+  def loss_fn(params, x, y):
+    y = checks.labels(y, shape=(), where=where, per_example=True)
+    return dlr_on_logits(logits_fn(params, x), y)
+
+  return loss_fn
+
+
+def dlr_targeted_loss(logits_fn: LogitsFn) -> LossFn:
+  """Returns `loss_fn(params, x, y)`: the targeted DLR loss for `y = (label, target)`.
+
+  A `soundjax.types.LossFn` for one example whose `y` is the integer pair `[label, target]`
+  (shape `(2,)`; batches pass `[batch, 2]`), since the loss needs both: every attack passes `y`
+  to its loss unchanged. Ascending it moves the prediction from `label` to `target`.
+
+  Raises:
+    ValueError: (when traced) `y` is not of shape `(2,)`; fewer than 4 classes.
+    TypeError: (when traced) `y` is not integer.
+
+  Example:
+    >>> attack = attacks.apgd(dlr_targeted_loss(logits_fn), eps=0.01, num_steps=100)
+    >>> x_adv = attack(params, x, jnp.array([label, target]), key)
+  """
+  where = "soundjax.losses.dlr_targeted"
+
+  def loss_fn(params, x, y):
+    y = jnp.asarray(y)
+    if y.shape != (2,):
+      raise ValueError(f"{where}: y must be one example's pair [label, target] (shape (2,)), "
+                       f"got shape {y.shape}; batch the loss with jax.vmap(loss_fn, "
+                       "in_axes=(None, 0, 0)) over pairs of shape [batch, 2]")
+    y = checks.labels(y, shape=(2,), where=where)
+    return dlr_targeted_on_logits(logits_fn(params, x), y[0], y[1])
+
+  return loss_fn

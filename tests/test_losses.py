@@ -122,3 +122,56 @@ def test_multilabel_cross_entropy_refuses_targets_of_another_shape():
   loss, _ = losses.loss_on_logits("multilabel_sigmoid_cross_entropy")
   with pytest.raises(ValueError, match="logits' shape"):
     loss(jnp.zeros((2, 5, 3)), jnp.zeros((2, 5)))
+
+
+def test_heads_loss_is_the_weighted_sum_of_each_heads_cross_entropy():
+  rng = np.random.default_rng(0)
+  onset, nucleus = rng.normal(size=(5, 3)), rng.normal(size=(5, 4))
+  y = np.array([[0, 3], [2, 1], [1, 0], [2, 2], [0, 1]])
+  loss, predict = losses.heads_loss_on_logits("softmax_cross_entropy", (0.6, 0.4))
+  rows = np.arange(5)
+  expected = (-0.6 * log_softmax(onset)[rows, y[:, 0]] - 0.4 * log_softmax(nucleus)[rows, y[:, 1]])
+  np.testing.assert_allclose(loss((onset, nucleus), y), expected, rtol=1e-5)
+  np.testing.assert_array_equal(predict((onset, nucleus)),
+                                np.stack([onset.argmax(-1), nucleus.argmax(-1)], axis=-1))
+  # Smoothed: each head against its own smoothed one-hot targets, weighted the same.
+  smoothed, _ = losses.heads_loss_on_logits("softmax_cross_entropy", (0.6, 0.4), 0.1)
+  def smoothed_ce(logits, labels):
+    k = logits.shape[-1]
+    targets = np.full(logits.shape, 0.1 / k)
+    targets[rows, labels] += 0.9
+    return -(targets * log_softmax(logits)).sum(-1)
+  expected = 0.6 * smoothed_ce(onset, y[:, 0]) + 0.4 * smoothed_ce(nucleus, y[:, 1])
+  np.testing.assert_allclose(smoothed((onset, nucleus), y), expected, rtol=1e-5)
+
+
+def test_per_example_heads_loss_of_a_two_head_model_matches_the_batch_loss():
+  class TwoHeads(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=False):
+      return nn.Dense(3)(x), nn.Dense(2)(x)
+
+  model = TwoHeads()
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 4)))
+  x = jax.random.normal(jax.random.key(1), (6, 4))
+  y = jnp.array([[0, 1], [2, 0], [1, 1], [0, 0], [2, 1], [1, 0]])
+  loss_fn = losses.per_example_heads_loss(losses.model_logits(model), "softmax_cross_entropy",
+                                          (0.6, 0.4))
+  per_example = jax.vmap(loss_fn, in_axes=(None, 0, 0))(variables, x, y)
+  onset, nucleus = model.apply(variables, x)
+  rows = np.arange(6)
+  expected = (-0.6 * log_softmax(onset)[rows, y[:, 0]] - 0.4 * log_softmax(nucleus)[rows, y[:, 1]])
+  np.testing.assert_allclose(per_example, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("logits, y, match", [
+    ((np.zeros((2, 3)),), np.zeros((2, 2), int), "tuple of 2 arrays"),
+    ((np.zeros((2, 3)), np.zeros((2, 4))), np.zeros((2,), int), r"one class index per head, "
+     r"shape \(2, 2\)"),
+])
+def test_heads_loss_refuses_logits_or_labels_that_do_not_fit(logits, y, match):
+  loss, _ = losses.heads_loss_on_logits("softmax_cross_entropy", (0.6, 0.4))
+  with pytest.raises(ValueError, match=match):
+    loss(logits, y)
+  with pytest.raises(ValueError, match="weights"):
+    losses.heads_loss_on_logits("softmax_cross_entropy", (0.6, -1.0))

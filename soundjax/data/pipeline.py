@@ -6,7 +6,7 @@ resumed at step `i` sees exactly the batches an uninterrupted run would.
 """
 
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import grain
 import numpy as np
@@ -66,6 +66,11 @@ def strongly_labelled(builder: tfds.core.DatasetBuilder) -> bool:
   return isinstance(feature, tfds.features.Sequence)
 
 
+def _several(label) -> bool:
+  """Whether `label` names several class labels (one per head), not one."""
+  return isinstance(label, (list, tuple))
+
+
 def label_key(builder: tfds.core.DatasetBuilder, label: Optional[str] = None) -> str:
   """The feature `y` is read from: `label`, or the builder's supervised label when None.
 
@@ -82,9 +87,12 @@ def label_key(builder: tfds.core.DatasetBuilder, label: Optional[str] = None) ->
   return label
 
 
-def num_classes(builder: tfds.core.DatasetBuilder, label: Optional[str] = None) -> int:
+def num_classes(builder: tfds.core.DatasetBuilder,
+                label: Optional[Union[str, Sequence[str]]] = None) -> Union[int, Tuple[int, ...]]:
   """Number of classes of the label feature (see `label_key`; or of each label of a list of
-  events)."""
+  events); for a sequence of labels (the heads of a multi-head model), a tuple of them."""
+  if _several(label):
+    return tuple(num_classes(builder, name) for name in label)
   feature = builder.info.features[label_key(builder, label)]
   if label is None and strongly_labelled(builder):  # One class per event.
     feature = feature.feature
@@ -128,8 +136,15 @@ def _kept(builder: tfds.core.DatasetBuilder, split: str, source,
 
 def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
                 frame_targets: Optional[Dict[str, Any]], label: Optional[str] = None):
-  x_key, y_key = builder.info.supervised_keys[0], label_key(builder, label)
-  if label is None and strongly_labelled(builder):
+  x_key = builder.info.supervised_keys[0]
+  if _several(label):
+    keys = [label_key(builder, name) for name in label]
+    if not keys:
+      raise ValueError("label must name at least one class label, got an empty sequence")
+
+    def label(record):
+      return np.array([record[key] for key in keys], np.int32)
+  elif label is None and strongly_labelled(builder):
     if not frame_targets:
       raise ValueError(f"{builder.name} labels events, not clips: pass frame_targets="
                        "{'num_frames': ..., 'frame_rate': ...} to batch them as frame targets")
@@ -142,6 +157,8 @@ def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
                                      num_frames=frames, frame_rate=frame_rate,
                                      num_classes=classes)
   else:
+    y_key = label_key(builder, label)
+
     def label(record):
       return np.asarray(record[y_key], np.int32)
 
@@ -157,7 +174,8 @@ def _to_example(builder: tfds.core.DatasetBuilder, num_samples: Optional[int],
 def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, seed: int = 0,
             shuffle: bool = False, num_epochs: Optional[int] = 1,
             num_samples: Optional[int] = None, drop_remainder: bool = False,
-            frame_targets: Optional[Dict[str, Any]] = None, label: Optional[str] = None,
+            frame_targets: Optional[Dict[str, Any]] = None,
+            label: Optional[Union[str, Sequence[str]]] = None,
             exclude: Optional[Dict[str, Sequence[int]]] = None) -> grain.MapDataset:
   """Batches of one split as a random-access `grain.MapDataset`.
 
@@ -172,8 +190,10 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
     drop_remainder: drop a last, smaller batch.
     frame_targets: for a dataset of events (`synth_soundscapes`, `urban_sed`), `num_frames` and
       `frame_rate` of the targets `y` (see `soundjax.data.sed_targets.events_to_frame_targets`).
-    label: the class-label feature `y` holds (e.g. "syllable" of `synth_vocal_percussion`);
-      None: the builder's supervised label.
+    label: the class-label feature `y` holds (e.g. "syllable" of `synth_vocal_percussion`),
+      or a sequence of them, one per head of a multi-head model (e.g. `("phoneme_onset",
+      "phoneme_nucleus")`), giving `y` int32 `[batch, len(label)]`; None: the builder's
+      supervised label.
     exclude: `{feature: values}`: records whose class-label `feature` is one of `values` are
       left out (e.g. `{"user": held_out}`), before shuffling.
 
@@ -198,7 +218,8 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
 
 def arrays(builder: tfds.core.DatasetBuilder, split: str, *, limit: Optional[int] = None,
            num_samples: Optional[int] = None,
-           frame_targets: Optional[Dict[str, Any]] = None, label: Optional[str] = None,
+           frame_targets: Optional[Dict[str, Any]] = None,
+           label: Optional[Union[str, Sequence[str]]] = None,
            exclude: Optional[Dict[str, Sequence[int]]] = None) -> Dict[str, np.ndarray]:
   """A whole split (or its first `limit` examples) as stacked arrays, for evaluation (`batches`'
   arguments)."""

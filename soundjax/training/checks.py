@@ -10,9 +10,9 @@ import ml_collections
 import optax
 
 from soundjax import frontend, losses, models
-from soundjax.checks import config_field, is_number, require, require_choice
+from soundjax.checks import config_field, is_integer, is_number, require, require_choice
 from soundjax.data.builders import BUILDERS
-from soundjax.training import selection
+from soundjax.training import plateau, selection
 
 
 def _positive(config: ml_collections.ConfigDict, prefix: str, *names: str) -> None:
@@ -76,6 +76,49 @@ def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> Non
           f"must be at least 1 (or None for every device), got {devices}.")
   metric = config.get("select_metric", "loss")
   require_choice(metric, selection.METRICS, f"{prefix}.select_metric", "metrics")
+  _check_plateau(config, prefix)
+
+
+def _check_plateau(config: ml_collections.ConfigDict, prefix: str) -> None:
+  """`reduce_on_plateau` and `early_stopping_patience` (`training.plateau`) need a selection."""
+  spec, patience = config.get("reduce_on_plateau"), config.get("early_stopping_patience")
+  for field, value in (("reduce_on_plateau", spec), ("early_stopping_patience", patience)):
+    require(not value or config.get("select_on") is not None, f"{prefix}.{field}",
+            "counts evaluations of the selection split: set train.select_on too.")
+  require(patience is None or is_integer(patience, 1), f"{prefix}.early_stopping_patience",
+          f"must be an integer >= 1 (evaluations) or None, got {patience!r}.")
+  if not spec:
+    return
+  field = f"{prefix}.reduce_on_plateau"
+  unknown = sorted(set(spec) - {"patience", *plateau.DEFAULTS})
+  require(not unknown, field, f"has unknown keys {unknown}; it takes patience, factor and "
+          "min_delta.")
+  require(is_integer(spec.get("patience"), 1), f"{field}.patience",
+          f"must be an integer >= 1 (evaluations), got {spec.get('patience')!r}.")
+  factor = spec.get("factor", plateau.DEFAULTS["factor"])
+  require(is_number(factor) and 0 < factor < 1, f"{field}.factor",
+          f"must be in (0, 1), got {factor!r}.")
+  delta = spec.get("min_delta", plateau.DEFAULTS["min_delta"])
+  require(is_number(delta) and delta > 0, f"{field}.min_delta",
+          f"must be positive (optax needs a tolerance), got {delta!r}.")
+
+
+def check_heads(config: ml_collections.ConfigDict) -> None:
+  """`loss_weights` (one per head) and `data.label` (one class label per head) go together."""
+  weights, label = config.get("loss_weights"), config.data.get("label")
+  several = isinstance(label, (list, tuple))
+  if weights is None:
+    require(not several, "data.label", f"names {len(label) if several else 0} labels {label!r}: "
+            "a multi-head model also needs loss_weights, one weight per head.")
+    return
+  weights = tuple(weights)
+  require(len(weights) > 0 and all(is_number(w) and w > 0 for w in weights), "loss_weights",
+          f"must be positive numbers, one per head, got {weights!r}.")
+  require(several and len(label) == len(weights), "data.label",
+          f"must name one class label per weight of loss_weights {weights!r}, got {label!r}.")
+  require(config.loss not in losses.MULTILABEL_LOSSES, "loss",
+          f"is {config.loss!r}; a multi-head model takes one class index per head: use "
+          "'softmax_cross_entropy'.")
 
 
 def check_frame_targets(config: ml_collections.ConfigDict, prefix: str = "data") -> None:
@@ -102,4 +145,5 @@ def check_classifier(config: ml_collections.ConfigDict) -> None:
           f"outputs {outputs}: use one of {fitting}.")
   if detector:
     check_frame_targets(config.data)
+  check_heads(config)
   check_train(config.train)

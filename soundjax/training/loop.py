@@ -8,7 +8,7 @@ ends with exactly the parameters, and selects exactly the model, of an uninterru
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import flax.linen as nn
 import jax
@@ -21,7 +21,7 @@ from flax.training import train_state
 from jax.sharding import Mesh
 
 from soundjax import checks, data, frontend, losses, models, parallel
-from soundjax.training import selection
+from soundjax.training import plateau, selection
 from soundjax.training.checkpoint import checkpoint_manager
 from soundjax.training.checks import check_classifier
 from soundjax.training.writer import MetricWriter
@@ -43,10 +43,15 @@ class TrainState(train_state.TrainState):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """What is trained: a model, the front end in front of it (or None) and the loss name."""
+  """What is trained: a model, the front end in front of it (or None) and the loss name.
+
+  `head_weights` (one per head) makes it a multi-head task: the model returns a tuple of logits,
+  `y` holds one label per head and the loss is their weighted sum (`losses.heads_loss_on_logits`).
+  """
   model: nn.Module
   frontend: Optional[FrontEnd]
   loss: str
+  head_weights: Optional[Tuple[float, ...]] = None
 
   def features(self, x: jax.Array) -> jax.Array:
     """Batched model input: the front end applied per example, or `x` itself."""
@@ -58,11 +63,22 @@ class Task:
 
   def loss_fn(self) -> LossFn:
     """Per-example `(variables, x, y) -> loss` in inference mode: what transforms differentiate."""
+    if self.head_weights is not None:
+      return losses.per_example_heads_loss(self.logits_fn(), self.loss, self.head_weights)
     return losses.per_example_loss(self.logits_fn(), self.loss)
 
+  def loss_on_logits(self, label_smoothing: float = 0.0):
+    """`(loss(logits, y), predict(logits))` of a batch, against labels smoothed by
+    `label_smoothing` (see `losses.smoothed_loss_on_logits`)."""
+    if self.head_weights is not None:
+      return losses.heads_loss_on_logits(self.loss, self.head_weights, label_smoothing)
+    return (losses.smoothed_loss_on_logits(self.loss, label_smoothing),
+            losses.loss_on_logits(self.loss)[1])
 
-def build_task(config: ml_collections.ConfigDict, num_classes: int) -> Task:
-  """The model, front end and loss a config names (one output for a sigmoid binary loss)."""
+
+def build_task(config: ml_collections.ConfigDict, num_classes: Union[int, Tuple[int, ...]]) -> Task:
+  """The model, front end and loss a config names (one output for a sigmoid binary loss; one head
+  per class count, weighted by `config.loss_weights`, for a tuple of them)."""
   if config.loss == "sigmoid_binary_cross_entropy":
     num_classes = 1
   model = models.get_model(config.model.name, num_classes=num_classes,
@@ -70,15 +86,21 @@ def build_task(config: ml_collections.ConfigDict, num_classes: int) -> Task:
   front = config.get("frontend")
   log_mel = frontend.log_mel(**front) if front else None
   losses.loss_on_logits(config.loss)  # Fails early on an unknown loss name.
-  return Task(model=model, frontend=log_mel, loss=config.loss)
+  weights = config.get("loss_weights")
+  return Task(model=model, frontend=log_mel, loss=config.loss,
+              head_weights=tuple(weights) if weights is not None else None)
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """optax optimiser `config.optimizer` (e.g. "adam", "sgd") with a staircase-decayed rate."""
+  """optax optimiser `config.optimizer` (e.g. "adam", "sgd") with a staircase-decayed rate, and
+  reduced further on plateaus of the selection metric when `config.reduce_on_plateau` is set
+  (see `plateau`)."""
   schedule = optax.exponential_decay(
       config.learning_rate, transition_steps=config.get("lr_decay_steps", 1),
       decay_rate=config.get("lr_decay_rate", 1.0), staircase=True)
-  return getattr(optax, config.optimizer)(schedule, **config.get("optimizer_kwargs", {}))
+  tx = getattr(optax, config.optimizer)(schedule, **config.get("optimizer_kwargs", {}))
+  spec = config.get("reduce_on_plateau")
+  return plateau.with_plateau(tx, spec) if spec else tx
 
 
 def create_state(task: Task, tx: optax.GradientTransformation, x: np.ndarray,
@@ -102,8 +124,7 @@ def make_train_step(task: Task, *, label_smoothing: float = 0.0):
   The step minimises the task's loss against labels smoothed by `label_smoothing` (see
   `losses.smoothed_loss_on_logits`); its "loss" is that smoothed loss.
   """
-  loss_on_logits = losses.smoothed_loss_on_logits(task.loss, label_smoothing)
-  _, predict = losses.loss_on_logits(task.loss)
+  loss_on_logits, predict = task.loss_on_logits(label_smoothing)
 
   def step(state: TrainState, x, y, key):
     def batch_loss(params):
@@ -134,7 +155,7 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
   predict_logits = predict_logits or make_predict(task)
   mesh = mesh or parallel.batch_mesh()
   variables = parallel.replicate(variables, mesh)
-  loss_on_logits, predict = losses.loss_on_logits(task.loss)
+  loss_on_logits, predict = task.loss_on_logits()
   labels, logits, size = [], [], None
   for batch in batches:
     count = len(batch["y"])
@@ -142,9 +163,11 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
     # one compiled shape for all batches.
     size = size or parallel.round_up(count, mesh)
     x = np.pad(batch["x"], [(0, size - count)] + [(0, 0)] * (batch["x"].ndim - 1))
-    logits.append(np.asarray(predict_logits(variables, parallel.shard_batch(x, mesh)))[:count])
+    # A tree map: a multi-head model's logits are a tuple of arrays.
+    logits.append(jax.tree.map(lambda rows: np.asarray(rows)[:count],
+                               predict_logits(variables, parallel.shard_batch(x, mesh))))
     labels.append(batch["y"])
-  labels, logits = np.concatenate(labels), np.concatenate(logits)
+  labels, logits = np.concatenate(labels), jax.tree.map(lambda *rows: np.concatenate(rows), *logits)
   predictions = np.asarray(predict(logits))
   return {"loss": float(np.mean(loss_on_logits(logits, labels))),
           "accuracy": float(np.mean(predictions == labels)),
@@ -267,13 +290,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any
   train_step = make_train_step(task, label_smoothing=settings.get("label_smoothing", 0.0))
   predict_logits = make_predict(task)
 
-  batches = stream.slice(slice(start, settings.num_steps)).to_iter_dataset()
-  for step, batch in zip(tqdm.trange(start + 1, settings.num_steps + 1, desc="train",
-                                     initial=start, total=settings.num_steps), batches):
+  # A run that stopped early ends where it stopped, however often it is started again.
+  end = start if plateau.stopped(best, start, settings) else settings.num_steps
+  batches = stream.slice(slice(start, end)).to_iter_dataset()
+  for step, batch in zip(tqdm.trange(start + 1, end + 1, desc="train", initial=start,
+                                     total=settings.num_steps), batches):
     state, scalars = train_step(state, *parallel.shard_batch((batch["x"], batch["y"]), mesh),
                                 dropout_key)
     if step % settings.log_every == 0 or step == settings.num_steps:
-      writer.write(step, "train", jax.device_get(scalars))
+      scale = plateau.learning_rate_scale(state)
+      writer.write(step, "train", {**jax.device_get(scalars),
+                                   **({} if scale is None else {"lr_scale": scale})})
     for split in evaluation_splits(step, settings):
       result = evaluate(task, state.variables, eval_batches[split], predict_logits, mesh)
       if split == select_on and scorer is not None:
@@ -284,8 +311,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any
                        f"is {metric!r}, which the scorer does not give; it gives "
                        f"{sorted(METRIC_NAMES.intersection(result))}.")
         best = selection.update(best, state, step, result[metric], metric)
+        state = plateau.evaluated(state, result[metric], metric, settings.get("reduce_on_plateau"))
+    stopping = plateau.stopped(best, step, settings)
     manager.save(step, args=selection.save_args(state, best),
-                 force=step == settings.num_steps)
+                 force=step == settings.num_steps or stopping)
+    if stopping:
+      break
   manager.wait_until_finished()
   manager.close()
 

@@ -283,3 +283,15 @@ def test_config_names_encode_every_setting():
 def test_bad_settings_are_refused(settings, message, tmp_path):
   with pytest.raises(ValueError, match=message):
     data.prepare("synth_vocal_percussion", data_dir=str(tmp_path), **settings)
+
+
+def test_several_labels_batch_as_one_label_per_head(builder):
+  heads = ("phoneme_onset", "phoneme_nucleus")
+  assert data.num_classes(builder, heads) == (len(names(builder, heads[0])),
+                                              len(names(builder, heads[1])))
+  batch = data.batches(builder, "train", batch_size=4, label=heads)[0]
+  expected = [[record[heads[0]], record[heads[1]]] for record in records(builder, "train")[:4]]
+  assert batch["y"].dtype == np.int32
+  np.testing.assert_array_equal(batch["y"], expected)
+  with pytest.raises(ValueError, match="no class label 'phoneme'"):
+    data.batches(builder, "train", batch_size=4, label=("phoneme", "phoneme_nucleus"))

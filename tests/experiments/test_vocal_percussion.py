@@ -1,7 +1,7 @@
-"""The vocal percussion experiment end to end on a tiny set (3 users, 1 held out, 2 levels x 2
-seeds, 2 training steps): per-user accuracies re-derived with scikit-learn from the embeddings it
-saved, aggregates over users and seeds, the held-out user's absence from training, files, and
-config errors.
+"""The vocal percussion experiment end to end on a tiny set (3 users, 1 held out, 3 levels (one
+with two heads) x 2 seeds, 2 training steps): per-user accuracies re-derived with scikit-learn from
+the embeddings it saved, aggregates over users and seeds, the held-out user's absence from
+training, the two-head loss, files, and config errors.
 """
 
 import json
@@ -14,10 +14,11 @@ from ml_collections.config_flags import config_path
 from sklearn.neighbors import KNeighborsClassifier
 
 from configs import vocal_percussion
-from soundjax import data
+from soundjax import data, training
 from soundjax.checks import ConfigError
 from soundjax.experiments import vocal_percussion as vp_experiment
 from soundjax.experiments.vocal_percussion import evaluate, setup
+from tests.test_losses import log_softmax
 
 TINY = dict(num_users=3, utterances_per_instrument=3, test_utterances=6, clip_seconds=0.4)
 HELD_OUT = (1,)
@@ -29,6 +30,7 @@ def tiny_config(data_dir):
   config.data.settings.update(TINY)
   config.data.data_dir = data_dir
   config.held_out_users = HELD_OUT
+  config.levels = ("instrument", "syllable", "phoneme")  # A two-head model too.
   config.model.kwargs = {"embedding_dim": 4, "channels": (4, 4)}
   config.train.update(num_steps=2, batch_size=4, eval_every=1, eval_batch_size=8,
                       checkpoint_every=2, log_every=1)
@@ -148,9 +150,30 @@ def test_a_rerun_restores_every_model(vp_run):
     assert again["embeddings"][level]["runs"] == entry["runs"]
 
 
+def test_the_phoneme_model_has_two_heads_and_their_weighted_loss(vp_run):
+  config, workdir, results = vp_run
+  builder = data.prepare_config(config.data)
+  heads = setup.HEADS["phoneme"]
+  assert tuple(results["embeddings"]["phoneme"]["num_classes"]) == tuple(
+      builder.info.features[head].num_classes for head in heads)
+  # Restored (nothing trained): its evaluation of the training users' improvised takes.
+  level = setup.level_config(config, "phoneme", config.seeds[0])
+  result = training.train(level, os.path.join(workdir, "models", "phoneme", "seed_0"),
+                          builder=builder, task=setup.task(config, "phoneme", tuple(
+                              results["embeddings"]["phoneme"]["num_classes"])))
+  onset, nucleus = result.evaluation["logits"]
+  y = result.evaluation["labels"]
+  rows = np.arange(len(y))
+  expected = np.mean(-0.6 * log_softmax(onset)[rows, y[:, 0]]
+                     - 0.4 * log_softmax(nucleus)[rows, y[:, 1]])
+  assert result.evaluation["loss"] == pytest.approx(expected, rel=1e-5)
+  accuracy = np.mean([onset.argmax(-1) == y[:, 0], nucleus.argmax(-1) == y[:, 1]])
+  assert result.evaluation["accuracy"] == pytest.approx(accuracy)
+
+
 def test_embedding_compiles_once_for_every_seed(tmp_path):
   config = tiny_config(str(tmp_path))
-  model = setup.task(config, 4).model
+  model = setup.task(config, "instrument", 4).model
   embed_fn = evaluate.embedder(model, config)
   audio = np.zeros((3, 6400), np.float32)
   for seed in (0, 1):
@@ -176,11 +199,13 @@ def test_shipped_configs_are_valid(variant):
 
 @pytest.mark.parametrize("field, value, message", [
     ("seeds", (0, 0), "config.seeds must be distinct"),
-    ("levels", ("phoneme",), "config.levels holds 'phoneme': the two-head"),
     ("levels", ("syllables",), "config.levels holds 'syllables', not a label level"),
     ("held_out_users", (0, 9), "config.held_out_users holds user 9, but the dataset has users"),
     ("held_out_users", tuple(range(6)), "config.held_out_users holds every one"),
-    ("learning_rates.instrument", -1.0, "config.learning_rates.instrument must be a positive"),
+    ("level_train.instrument.learning_rate", -1.0, "level 'instrument' (config.train with "
+     "config.level_train.instrument): config.train.learning_rate must be positive"),
+    ("phoneme_loss_weights", (0.6,), "config.phoneme_loss_weights must be two positive"),
+    ("train.early_stopping_patience", 0, "config.train.early_stopping_patience must be"),
     ("classifiers.methods", ("knn_4",), "config.classifiers.methods must be distinct names"),
     ("baselines.timbre", "mfcc", "config.baselines.timbre is 'mfcc'"),
     ("baselines.num_features", 300, "config.baselines.num_features is 300"),

@@ -38,7 +38,7 @@ def _save_embeddings(workdir: str, level: str, seed: int, features: np.ndarray,
 def _level(config, level: str, num_classes: int, builder, records: evaluate.Records,
            workdir: str, saliency: Dict[str, Any]) -> Dict[str, Any]:
   """Trains (or restores) every seed of one level and scores each one's embeddings."""
-  task = setup.task(config, num_classes)
+  task = setup.task(config, level, num_classes)
   embed_fn = evaluate.embedder(task.model, config)
   saliency_fn = (evaluate.make_saliency(task.model)
                  if level == SALIENCY_LEVEL and saliency["patches"] is not None else None)

@@ -14,6 +14,7 @@ from soundjax import report  # report selects the headless backend first.
 # Row names of the published table.
 LEVEL_NAMES = {"instrument": "Instrument Original", "instrument_reduced": "Instrument Reduced",
                "syllable": "Syllable Original", "syllable_reduced": "Syllable Reduced",
+               "phoneme": "Phoneme Original", "phoneme_reduced": "Phoneme Reduced",
                "boxeme": "Boxeme Original"}
 BASELINE_NAMES = {"timbre": "Timbre (MFCC + envelope)", "feature_selection": "Feature Selection"}
 METHOD_NAMES = {"knn": "KNN (mean over k)", "logistic_regression": "logistic regression",

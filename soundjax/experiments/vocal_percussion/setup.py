@@ -2,23 +2,33 @@
 level and each level's training config.
 """
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple, Union
 
 import ml_collections
 import numpy as np
 
 from soundjax import data, models, training
-from soundjax.checks import config_field, is_number, require
+from soundjax.checks import ConfigError, config_field, is_number, require
 from soundjax.data.builders import synth_vocal_percussion as svp
 from soundjax.experiments.vocal_percussion import baselines, classifiers, features
 from soundjax.training import checks as training_checks
 
-# The single-head label levels an embedding CNN is trained on.
-LEVELS = ("instrument", "instrument_reduced", "syllable", "syllable_reduced", "boxeme")
-# Two heads (onset, nucleus), which the training loop's single loss does not train.
-TWO_HEAD_LEVELS = ("phoneme", "phoneme_reduced")
+# The label levels an embedding CNN is trained on, and the class labels of each one's heads: one,
+# or for the phoneme models two (onset and nucleus, their loss weighted by
+# `config.phoneme_loss_weights`).
+HEADS = {"instrument": "instrument", "instrument_reduced": "instrument_reduced",
+         "syllable": "syllable", "syllable_reduced": "syllable_reduced",
+         "phoneme": ("phoneme_onset", "phoneme_nucleus"),
+         "phoneme_reduced": ("phoneme_onset_reduced", "phoneme_nucleus_reduced"),
+         "boxeme": "boxeme"}
+LEVELS = tuple(HEADS)
 # The per-user classifiers always predict instruments (published: 4 in AVP, 3 in LVT).
 EVALUATION_LABEL = "instrument"
+
+
+def two_headed(level: str) -> bool:
+  """Whether the level's model has two heads (onset, nucleus)."""
+  return isinstance(HEADS[level], tuple)
 
 
 def patch_frontend(config: ml_collections.ConfigDict):
@@ -30,27 +40,31 @@ def level_config(config: ml_collections.ConfigDict, level: str,
                  seed: int) -> ml_collections.ConfigDict:
   """The `soundjax.training.train` config of one label level and seed.
 
-  The held-out users' records are excluded (`data.exclude`) from training and from the loop's
+  `config.train` with the level's changes of `config.level_train` (its learning rate, patience);
+  the held-out users' records are excluded (`data.exclude`) from training and from the loop's
   evaluations alike.
   """
-  train = config.train.to_dict()
-  train["learning_rate"] = config.learning_rates[level]
+  train = {**config.train.to_dict(), **config.level_train[level].to_dict()}
   return ml_collections.ConfigDict({
       "seed": seed,
-      "data": {**config.data.to_dict(), "label": level,
+      "data": {**config.data.to_dict(), "label": HEADS[level],
                "exclude": {"user": [int(u) for u in config.held_out_users]}},
       "frontend": None,
       "model": config.model.to_dict(),
       "loss": config.loss,
+      "loss_weights": tuple(config.phoneme_loss_weights) if two_headed(level) else None,
       "train": train,
   })
 
 
-def task(config: ml_collections.ConfigDict, num_classes: int) -> training.Task:
-  """The embedding CNN of `num_classes` behind the patch front end, trained with `config.loss`."""
+def task(config: ml_collections.ConfigDict, level: str,
+         num_classes: Union[int, Tuple[int, ...]]) -> training.Task:
+  """The embedding CNN of `num_classes` (a tuple: one head each) behind the patch front end,
+  trained with `config.loss` (weighted over the heads of a two-head level)."""
   model = models.get_model(config.model.name, num_classes=num_classes,
                            **config.model.get("kwargs", {}))
-  return training.Task(model, patch_frontend(config), config.loss)
+  weights = tuple(config.phoneme_loss_weights) if two_headed(level) else None
+  return training.Task(model, patch_frontend(config), config.loss, head_weights=weights)
 
 
 def _distinct_integers(values: Sequence[Any], field: str, *, low: int = 0) -> None:
@@ -75,15 +89,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
           f"is {config.data.name!r}; the study reads 'synth_vocal_percussion' or 'avp_lvt'.")
   levels = tuple(config.levels)
   for level in levels:
-    require(level not in TWO_HEAD_LEVELS, "levels",
-            f"holds {level!r}: the two-head phoneme model is not trained by this experiment "
-            f"yet; use the single-head levels {LEVELS}.")
     require(level in LEVELS, "levels", f"holds {level!r}, not a label level; use {LEVELS}.")
-    require(level in config.learning_rates and is_number(config.learning_rates[level])
-            and config.learning_rates[level] > 0, f"learning_rates.{level}",
-            f"must be a positive learning rate for level {level!r}.")
+    require(level in config.level_train, "level_train",
+            f"has no entry for level {level!r} (its learning rate at least).")
   require(len(levels) > 0 and len(set(levels)) == len(levels), "levels",
           f"must be distinct label levels, at least one, got {levels!r}.")
+  weights = tuple(config.phoneme_loss_weights)
+  require(len(weights) == 2 and all(is_number(w) and w > 0 for w in weights),
+          "phoneme_loss_weights",
+          f"must be two positive weights (onset, nucleus), got {weights!r}.")
   _distinct_integers(config.held_out_users, "held_out_users")
   users = num_users(config)
   require(max(config.held_out_users) < users, "held_out_users",
@@ -102,7 +116,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   del frontend
   require(config.model.name == "embedding_cnn", "model.name",
           f"is {config.model.name!r}; the study's embeddings come from 'embedding_cnn'.")
-  training_checks.check_classifier(level_config(config, levels[0], config.seeds[0]))
+  for level in levels:  # The training loop's own checks, of each level's training config.
+    unknown = sorted(set(config.level_train[level]) - set(config.train))
+    require(not unknown, f"level_train.{level}",
+            f"changes {unknown}, which config.train does not have.")
+    try:
+      training_checks.check_classifier(level_config(config, level, config.seeds[0]))
+    except ConfigError as error:
+      raise ConfigError(f"level {level!r} (config.train with config.level_train.{level}): "
+                        f"{error}") from error
   with config_field("model.kwargs"):
     models.get_model(config.model.name, num_classes=2, **config.model.get("kwargs", {}))
   methods = tuple(config.classifiers.methods)
@@ -117,8 +139,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             f"must be a positive integer, got {base[name]!r}.")
   require(base.num_features <= baselines.ENGINEERED_DIMENSION, "baselines.num_features",
           f"is {base.num_features}, more than the {baselines.ENGINEERED_DIMENSION} features.")
-  require(base.selection_label in LEVELS, "baselines.selection_label",
-          f"is {base.selection_label!r}; use one of {LEVELS}.")
+  single = tuple(level for level in LEVELS if not two_headed(level))
+  require(base.selection_label in single, "baselines.selection_label",
+          f"is {base.selection_label!r}; use one of the single-label levels {single}.")
   clips = config.saliency.clips_per_instrument
   require(isinstance(clips, int) and clips >= 0, "saliency.clips_per_instrument",
           f"must be an integer >= 0 (0: no saliency maps), got {clips!r}.")
@@ -126,12 +149,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
           "embed_batch_size", f"must be a positive integer, got {config.embed_batch_size!r}.")
 
 
-def check_builder(config: ml_collections.ConfigDict, builder) -> Dict[str, int]:
-  """Checks the prepared dataset against the config; returns each level's number of classes."""
+def check_builder(config: ml_collections.ConfigDict,
+                  builder) -> Dict[str, Union[int, Tuple[int, ...]]]:
+  """Checks the prepared dataset against the config; returns each level's number of classes
+  (of each head, for a two-head level)."""
   users = builder.info.features["user"].num_classes
   require(max(config.held_out_users) < users, "held_out_users",
           f"holds user {max(config.held_out_users)}, but {builder.name} has users 0-{users - 1}.")
-  return {level: data.num_classes(builder, level) for level in config.levels}
+  return {level: data.num_classes(builder, HEADS[level]) for level in config.levels}
 
 
 def check_records(config: ml_collections.ConfigDict, users, is_train) -> None:
