@@ -17,6 +17,7 @@ classifiers; saliency maps are the instrument models' input gradients.
 import ml_collections
 
 from configs import common
+from soundjax.experiments.vocal_percussion import robustness
 
 # The published held-out users: AVP indices 8, 10, 18, 23 (Participant_9/11/19/24) and LVT
 # indices 0, 6, 7, 13, the latter after AVP's 28 users in `avp_lvt`'s user index.
@@ -87,11 +88,16 @@ def get_config(arg: str = ""):
   # `max_selection_records` records (every n-th) to bound the ranking's time.
   config.baselines = ml_collections.ConfigDict({
       "timbre": "avp", "feature_selection": True, "selection_label": "instrument",
-      "num_features": 32, "num_trees": 200, "num_repeats": 10, "max_selection_records": 4000})
+      "num_features": 32, "num_trees": 200, "num_repeats": 10, "max_selection_records": 4000,
+      "gmm_hmm": True})
   # Saliency: |d logit(predicted instrument) / d patch| of the instrument models, averaged over
   # `clips_per_instrument` held-out isolated-take clips per instrument and over seeds.
   config.saliency = ml_collections.ConfigDict({"clips_per_instrument": 16})
   config.embed_batch_size = 256
+  # Beyond the paper: Linf PGD on the held-out users' improvised-take patches against each
+  # model's own loss, scored by the per-user classifiers (`vocal_percussion.robustness`; None:
+  # off). The first 16 improvised clips of each user bound its time.
+  config.robustness = ml_collections.ConfigDict({**robustness.DEFAULTS, "clips_per_user": 16})
 
   if arg == "quick":
     # 6 users (2 held out), 2 levels, 2 seeds, 60 steps: about two minutes on 2 CPU cores.
@@ -108,6 +114,7 @@ def get_config(arg: str = ""):
     config.baselines.update(timbre="lvt", num_trees=20, num_repeats=2, num_features=16)
     config.saliency.clips_per_instrument = 4
     config.embed_batch_size = 64
+    config.robustness.update(clips_per_user=6, batch_size=64)
   elif arg == "avp_lvt":
     # Published: 44.1 kHz, the code's 345-sample hop, 10 augmented copies per isolated-take
     # utterance, 8 held-out users, batch 128, 32-d embeddings (published: 16-d for LVT's users).

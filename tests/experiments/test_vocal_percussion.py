@@ -17,7 +17,7 @@ from configs import vocal_percussion
 from soundjax import data, training
 from soundjax.checks import ConfigError
 from soundjax.experiments import vocal_percussion as vp_experiment
-from soundjax.experiments.vocal_percussion import evaluate, setup
+from soundjax.experiments.vocal_percussion import evaluate, robustness, setup
 from tests.test_losses import log_softmax
 
 TINY = dict(num_users=3, utterances_per_instrument=3, test_utterances=6, clip_seconds=0.4)
@@ -86,10 +86,10 @@ def test_per_user_knn_equals_sklearn_on_the_saved_embeddings(vp_run):
 def test_aggregates_over_users_and_seeds(vp_run):
   config, _, results = vp_run
   entries = list(results["embeddings"].values()) + list(results["baselines"].values())
-  assert sorted(results["baselines"]) == ["feature_selection", "timbre"]
+  assert sorted(results["baselines"]) == ["feature_selection", "gmm_hmm", "timbre"]
   for entry in entries:
     assert [run["seed"] for run in entry["runs"]] == list(config.seeds)
-    for method in config.classifiers.methods:
+    for method in entry["runs"][0]["per_user"]:
       per_seed_p, per_seed_b = [], []
       for run in entry["runs"]:
         accuracy, weights = np.array(run["per_user"][method]), np.array(run["num_test"])
@@ -100,6 +100,9 @@ def test_aggregates_over_users_and_seeds(vp_run):
       assert entry["mean"]["participant_wise"][method] == pytest.approx(np.mean(per_seed_p))
       assert entry["std"]["participant_wise"][method] == pytest.approx(np.std(per_seed_p))
       assert entry["mean"]["boxeme_wise"][method] == pytest.approx(np.mean(per_seed_b))
+    if "knn_3" not in entry["runs"][0]["per_user"]:  # The recogniser: its own method only.
+      assert list(entry["runs"][0]["per_user"]) == ["gmm_hmm"]
+      continue
     knn = [np.mean([run["participant_wise"][f"knn_{k}"] for k in (3, 5, 7, 9, 11)])
            for run in entry["runs"]]
     assert entry["mean"]["participant_wise"]["knn"] == pytest.approx(np.mean(knn))
@@ -131,8 +134,9 @@ def test_files_and_tables(vp_run):
   with open(os.path.join(workdir, "results.md")) as file:
     text = file.read()
   assert "| Method | Participant-wise acc. | Boxeme-wise acc. |" in text
-  for row in ("| Timbre (MFCC + envelope) |", "| Feature Selection |", "| Instrument Original |",
-              "| Syllable Original |"):
+  for row in ("| GMM-HMM (hmmlearn, standing in for Kaldi) |", "| Timbre (MFCC + envelope) |",
+              "| Feature Selection |", "| Instrument Original |", "| Syllable Original |",
+              "| Phoneme Original |", "## Robustness of the per-user classifiers"):
     assert row in text
   assert results["saliency"]["instruments"] == ["kd", "sd", "hhc", "hho"]
   assert len(results["saliency"]["accuracy"]) == len(config.seeds)
@@ -148,6 +152,23 @@ def test_a_rerun_restores_every_model(vp_run):
     assert file.read() == rows, "a re-run must restore, not train or log again"
   for level, entry in results["embeddings"].items():
     assert again["embeddings"][level]["runs"] == entry["runs"]
+
+
+def test_robustness_curve_per_level_and_the_recogniser_baseline(vp_run):
+  config, _, results = vp_run
+  for level, entry in results["embeddings"].items():
+    for run in entry["runs"]:
+      curve = run["robustness"]["curve"]
+      assert [point["eps"] for point in curve] == pytest.approx(list(config.robustness.eps))
+      assert curve[0]["head_changed"] == 0.0 and curve[0]["linf_mean"] == 0.0
+      for point in curve:
+        assert point["linf_mean"] <= point["eps"] + 1e-6
+        # Every held-out user's improvised records are attacked (up to clips_per_user).
+        assert sum(point["num_test"]) == run["robustness"]["num_attacked"]
+    assert len(entry["robustness"]["curve"]) == len(config.robustness.eps)
+  recognised = results["baselines"]["gmm_hmm"]
+  assert [run["seed"] for run in recognised["runs"]] == list(config.seeds)
+  assert 0.0 <= recognised["mean"]["participant_wise"]["gmm_hmm"] <= 1.0
 
 
 def test_the_phoneme_model_has_two_heads_and_their_weighted_loss(vp_run):
@@ -194,7 +215,9 @@ def test_too_few_records_for_the_largest_k_fail_before_training(tmp_path):
 
 @pytest.mark.parametrize("variant", vocal_percussion.VARIANTS)
 def test_shipped_configs_are_valid(variant):
-  setup.check_config(vocal_percussion.get_config(variant))
+  config = vocal_percussion.get_config(variant)
+  setup.check_config(config)
+  robustness.check_config(config.robustness)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -212,6 +235,7 @@ def test_shipped_configs_are_valid(variant):
     ("patch.num_frames", 40, "config.patch is 40 frames x 64 mels"),
     ("train.batch_size", 0, "config.train.batch_size must be positive"),
     ("saliency.clips_per_instrument", -1, "config.saliency.clips_per_instrument"),
+    ("robustness.eps", (0.1, 0.01), "config.robustness.eps must be finite budgets"),
 ])
 def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):
   config = vocal_percussion.get_config("quick")

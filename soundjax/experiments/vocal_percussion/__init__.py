@@ -10,6 +10,7 @@ engineered baselines go through the same per-user classifiers; the instrument mo
 saliency maps. The embeddings are saved in `workdir/embeddings/<level>_seed_<seed>.npz`.
 """
 
+import dataclasses
 import os
 import time
 from typing import Any, Dict
@@ -19,7 +20,8 @@ import ml_collections
 import numpy as np
 
 from soundjax import data, training
-from soundjax.experiments.vocal_percussion import baselines, evaluate, setup
+from soundjax.experiments.vocal_percussion import (baselines, evaluate, recogniser, robustness,
+                                                  setup)
 from soundjax.experiments.vocal_percussion import report as vp_report
 from soundjax.report import ensure_dir
 
@@ -35,13 +37,20 @@ def _save_embeddings(workdir: str, level: str, seed: int, features: np.ndarray,
   return os.path.relpath(path, workdir)
 
 
-def _level(config, level: str, num_classes: int, builder, records: evaluate.Records,
-           workdir: str, saliency: Dict[str, Any]) -> Dict[str, Any]:
-  """Trains (or restores) every seed of one level and scores each one's embeddings."""
+def _level(config, level: str, num_classes, builder, records: evaluate.Records,
+           patches: np.ndarray, workdir: str, saliency: Dict[str, Any]) -> Dict[str, Any]:
+  """Trains (or restores) every seed of one level and scores each one's embeddings (and, with
+  `config.robustness`, their adversarial counterparts)."""
   task = setup.task(config, level, num_classes)
   embed_fn = evaluate.embedder(task.model, config)
   saliency_fn = (evaluate.make_saliency(task.model)
-                 if level == SALIENCY_LEVEL and saliency["patches"] is not None else None)
+                 if level == SALIENCY_LEVEL and len(saliency["clips"]) else None)
+  attacking = config.robustness is not None
+  if attacking:  # The level's own loss, on patches: its task without the front end.
+    spec = config.robustness
+    pipe = robustness.make_pipeline(task.model, dataclasses.replace(task, frontend=None).loss_fn(),
+                                    num_steps=spec.num_steps, rel_step=spec.rel_step)
+    labels = evaluate.read_labels(builder, config.held_out_users, level)
   # The records training reads, counted through the exclusion the training config carries.
   exclude = setup.level_config(config, level, config.seeds[0]).data.exclude.to_dict()
   training_records = len(data.batches(builder, "train", batch_size=1, exclude=exclude))
@@ -60,13 +69,22 @@ def _level(config, level: str, num_classes: int, builder, records: evaluate.Reco
         "num_validation_records": int(len(result.evaluation["labels"])),
         "embeddings_file": _save_embeddings(workdir, level, seed, features, records),
         **evaluate.scores(features, records, config, seed)})
+    if attacking:
+      runs[-1]["robustness"] = robustness.adversarial_scores(
+          pipe, result.state.variables, patches, labels, records, config, eps=spec.eps,
+          seed=seed, key=jax.random.key(seed), batch_size=spec.batch_size,
+          clips_per_user=spec.clips_per_user)
     if saliency_fn is not None:
-      maps = evaluate.saliency_maps(saliency_fn, result, saliency["patches"],
-                                    saliency["instruments"], jax.random.key(seed))
+      clips = saliency["clips"]
+      maps = evaluate.saliency_maps(saliency_fn, result, patches[clips],
+                                    records.instrument[clips], jax.random.key(seed))
       saliency["maps"].append(maps["maps"])
       saliency["accuracy"].append(maps["accuracy"])
-  return {"num_classes": num_classes, "num_training_records": training_records, "runs": runs,
-          **evaluate.mean_std(runs)}
+  found = {"num_classes": num_classes, "num_training_records": training_records, "runs": runs,
+           **evaluate.mean_std(runs)}
+  if attacking:
+    found["robustness"] = robustness.mean_std([run["robustness"] for run in runs])
+  return found
 
 
 def _baselines(config, builder, records: evaluate.Records) -> Dict[str, Any]:
@@ -92,6 +110,12 @@ def _baselines(config, builder, records: evaluate.Records) -> Dict[str, Any]:
     found["feature_selection"] = {"dimension": int(spec.num_features),
                                   "num_ranking_records": int(len(pool)), "runs": runs,
                                   **evaluate.mean_std(runs)}
+  if config.baselines.gmm_hmm:
+    sequences = recogniser.mfcc_sequences(records.audio, rate)
+    runs = [{"seed": seed, **evaluate.figures(recogniser.per_user_accuracy(
+        sequences, records.instrument, records.user, records.is_train, seed=seed))}
+            for seed in config.seeds]
+    found["gmm_hmm"] = {"runs": runs, **evaluate.mean_std(runs)}
   return found
 
 
@@ -106,6 +130,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
     The results written to `results.json`.
   """
   setup.check_config(config)
+  if config.robustness is not None:  # Here: `robustness` reads `evaluate`, which reads `setup`.
+    robustness.check_config(config.robustness)
   start = time.perf_counter()
   builder = data.prepare_config(config.data)
   num_classes = setup.check_builder(config, builder)
@@ -114,11 +140,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   setup.check_records(config, records.user, records.is_train)
   ensure_dir(workdir)
   clips = evaluate.saliency_clips(records, config.saliency.clips_per_instrument)
-  patches = (np.asarray(jax.jit(jax.vmap(setup.patch_frontend(config)))(records.audio[clips]))
-             if len(clips) else None)
-  saliency = {"patches": patches,
-              "instruments": records.instrument[clips], "maps": [], "accuracy": []}
-  levels = {level: _level(config, level, num_classes[level], builder, records, workdir, saliency)
+  patches = evaluate.patches(config, records.audio)
+  saliency = {"clips": clips, "maps": [], "accuracy": []}
+  levels = {level: _level(config, level, num_classes[level], builder, records, patches, workdir,
+                          saliency)
             for level in config.levels}
   user_names = builder.info.features["user"].names
   instruments = builder.info.features[setup.EVALUATION_LABEL].names
@@ -138,8 +163,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   if saliency["maps"]:
     results["saliency"] = {
         "level": SALIENCY_LEVEL, "clips": int(len(clips)),
-        "instruments": [instruments[k] for k in np.unique(saliency["instruments"])],
+        "instruments": [instruments[k] for k in np.unique(records.instrument[clips])],
         "accuracy": saliency["accuracy"]}
   results["wall_seconds"] = time.perf_counter() - start
-  vp_report.write(workdir, results, saliency)
+  vp_report.write(workdir, results, {"maps": saliency["maps"], "patches": patches[clips],
+                                     "instruments": records.instrument[clips]})
   return results

@@ -35,20 +35,33 @@ class Records:
   is_train: np.ndarray
 
 
-def read_records(builder, users: Sequence[int]) -> Records:
-  """Every record of `users` in the train and test splits, train first, in stored order."""
+def _held_out(builder, users: Sequence[int]):
+  """`(split, record)` of every record of `users`, train split first, in stored order."""
   wanted = set(int(u) for u in users)
-  audio, user, instrument, is_train = [], [], [], []
   for split in ("train", "test"):
     source = data.split_source(builder, split)
     for index in range(len(source)):
       record = source[index]
       if int(record["user"]) in wanted:
-        audio.append(np.asarray(record["audio"], np.float32))
-        user.append(int(record["user"]))
-        instrument.append(int(record[setup.EVALUATION_LABEL]))
-        is_train.append(split == "train")
+        yield split, record
+
+
+def read_records(builder, users: Sequence[int]) -> Records:
+  """Every record of `users` in the train and test splits, train first, in stored order."""
+  audio, user, instrument, is_train = [], [], [], []
+  for split, record in _held_out(builder, users):
+    audio.append(np.asarray(record["audio"], np.float32))
+    user.append(int(record["user"]))
+    instrument.append(int(record[setup.EVALUATION_LABEL]))
+    is_train.append(split == "train")
   return Records(np.stack(audio), np.array(user), np.array(instrument), np.array(is_train))
+
+
+def read_labels(builder, users: Sequence[int], level: str) -> np.ndarray:
+  """The labels of `level` (`[n]`, or `[n, 2]` for a two-head level) of `read_records`' rows."""
+  heads = setup.HEADS[level]
+  return np.array([[int(record[h]) for h in heads] if setup.two_headed(level)
+                   else int(record[heads]) for _, record in _held_out(builder, users)], np.int32)
 
 
 def selection_features(builder, config: ml_collections.ConfigDict):
@@ -76,10 +89,14 @@ def scores(features: np.ndarray, records: Records,
            config: ml_collections.ConfigDict, seed: int) -> Dict[str, Any]:
   """One figure set: per-user accuracies of each method and the participant- and boxeme-wise
   aggregates, with the published "knn" (the mean over k) when KNN methods are run."""
-  result = classifiers.per_user_accuracy(
+  return figures(classifiers.per_user_accuracy(
       features, records.instrument, records.user, records.is_train,
       methods=tuple(config.classifiers.methods), seed=seed,
-      transductive=config.classifiers.transductive)
+      transductive=config.classifiers.transductive))
+
+
+def figures(result: classifiers.UserAccuracies) -> Dict[str, Any]:
+  """The figure set of per-user accuracies (of `classifiers` or of the `recogniser`)."""
   participant, boxeme = result.participant_wise, result.boxeme_wise
   if any(m in classifiers.KNN_METHODS for m in result.methods):
     participant["knn"] = classifiers.average_knn(participant)
@@ -113,6 +130,12 @@ def timbre_features(records: Records, config: ml_collections.ConfigDict, rate: f
   num_mfcc, deltas = baselines.TIMBRE_SETTINGS[config.baselines.timbre]
   return np.stack([baselines.timbre_features(a, rate, num_mfcc=num_mfcc, deltas=deltas)
                    for a in records.audio])
+
+
+def patches(config: ml_collections.ConfigDict, audio: np.ndarray) -> np.ndarray:
+  """The normalised patches (`config.patch`) of every clip, in chunks of `embed_batch_size`."""
+  fn = jax.jit(jax.vmap(setup.patch_frontend(config)))
+  return parallel.chunked(fn, config.embed_batch_size)(audio)
 
 
 def saliency_clips(records: Records, per_instrument: int) -> np.ndarray:
