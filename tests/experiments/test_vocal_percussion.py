@@ -156,7 +156,7 @@ def test_a_rerun_restores_every_model(vp_run):
 
 def test_robustness_curve_per_level_and_the_recogniser_baseline(vp_run):
   config, _, results = vp_run
-  for level, entry in results["embeddings"].items():
+  for entry in results["embeddings"].values():
     for run in entry["runs"]:
       curve = run["robustness"]["curve"]
       assert [point["eps"] for point in curve] == pytest.approx(list(config.robustness.eps))

@@ -20,8 +20,7 @@ import ml_collections
 import numpy as np
 
 from soundjax import data, training
-from soundjax.experiments.vocal_percussion import (baselines, evaluate, recogniser, robustness,
-                                                  setup)
+from soundjax.experiments.vocal_percussion import baselines, evaluate, recogniser, robustness, setup
 from soundjax.experiments.vocal_percussion import report as vp_report
 from soundjax.report import ensure_dir
 
