@@ -8,7 +8,7 @@ Stages write into `<workdir>/<stage>/`; `<workdir>/summary.md` links their summa
 
 import ml_collections
 
-from configs import adversarial, classification, occlusion, sed_attention
+from configs import adversarial, classification, occlusion, sed_attention, vocal_percussion
 
 # The `arg`s get_config takes (`soundjax.experiments.load_config` lists them).
 VARIANTS = ("",)
@@ -18,9 +18,10 @@ def get_config(arg: str = ""):
   del arg  # The quickstart has one size: minutes on two CPU cores.
   config = ml_collections.ConfigDict()
   config.experiment = "quickstart"
-  config.stages = ("classification", "adversarial", "occlusion", "sed")
+  config.stages = ("classification", "adversarial", "occlusion", "sed", "vocal_percussion")
   config.classification = classification.get_config("quick")
   config.adversarial = adversarial.get_config("quick")
   config.occlusion = occlusion.get_config("quick")
   config.sed = sed_attention.get_config("quick")
+  config.vocal_percussion = vocal_percussion.get_config("quick")
   return config

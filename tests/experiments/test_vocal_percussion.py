@@ -30,6 +30,7 @@ def tiny_config(data_dir):
   config.data.settings.update(TINY)
   config.data.data_dir = data_dir
   config.held_out_users = HELD_OUT
+  config.seeds = (0, 1)
   config.levels = ("instrument", "syllable", "phoneme")  # A two-head model too.
   config.model.kwargs = {"embedding_dim": 4, "channels": (4, 4)}
   config.train.update(num_steps=2, batch_size=4, eval_every=1, eval_batch_size=8,
@@ -198,7 +199,8 @@ def test_embedding_compiles_once_for_every_seed(tmp_path):
   embed_fn = evaluate.embedder(model, config)
   audio = np.zeros((3, 6400), np.float32)
   for seed in (0, 1):
-    variables = model.init(jax.random.key(seed), np.zeros((1, 48, 64), np.float32))
+    patch = (1, config.patch.num_frames, config.patch.n_mels)
+    variables = model.init(jax.random.key(seed), np.zeros(patch, np.float32))
     z = evaluate.embed(embed_fn, variables, audio, batch_size=2)
     assert z.shape == (3, 4)
   assert embed_fn._cache_size() == 1
@@ -232,7 +234,7 @@ def test_shipped_configs_are_valid(variant):
     ("classifiers.methods", ("knn_4",), "config.classifiers.methods must be distinct names"),
     ("baselines.timbre", "mfcc", "config.baselines.timbre is 'mfcc'"),
     ("baselines.num_features", 300, "config.baselines.num_features is 300"),
-    ("patch.num_frames", 40, "config.patch is 40 frames x 64 mels"),
+    ("patch.num_frames", 40, "config.patch is 40 frames x 32 mels"),
     ("train.batch_size", 0, "config.train.batch_size must be positive"),
     ("saliency.clips_per_instrument", -1, "config.saliency.clips_per_instrument"),
     ("robustness.eps", (0.1, 0.01), "config.robustness.eps must be finite budgets"),

@@ -84,7 +84,8 @@ def markdown(results: Dict[str, Any]) -> str:
                                                   columns(results)],
                                     [[name] + [_cell(entry, key, m, own=False)
                                                for m in columns(results)]
-                                     for name, entry in rows(results)]), ""]
+                                     for name, entry in rows(results)
+                                     if first in entry["mean"][key]]), ""]
   lines += ["## Per-user accuracy (first seed, " + METHOD_NAMES.get(first, first) + ")", "",
             _per_user_table(results, first), ""]
   if "saliency" in results:
