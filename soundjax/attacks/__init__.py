@@ -2,6 +2,7 @@
 built from (loop, inits, optax step normalisers, projections) for composing new ones.
 """
 
+from soundjax.attacks.auto_pgd import apgd, apgd_checkpoints
 from soundjax.attacks.carlini_wagner import binary_search_const, carlini_wagner_l2, margin, tanh_box
 from soundjax.attacks.core import (
     best_of,
@@ -27,6 +28,7 @@ from soundjax.attacks.core import (
 from soundjax.attacks.deepfool import deepfool
 from soundjax.attacks.gradient import bim, fgsm, fgsm_snr, mi_fgsm, pgd
 from soundjax.attacks.lbfgs import lbfgs
+from soundjax.attacks.square_search import square
 from soundjax.attacks.wrappers import targeted, white_noise
 from soundjax.types import Attack, Init, Projection
 
@@ -41,4 +43,6 @@ ATTACKS = {
     "deepfool": deepfool,
     "carlini_wagner_l2": carlini_wagner_l2,
     "lbfgs": lbfgs,
+    "apgd": apgd,
+    "square": square,
 }

@@ -15,7 +15,9 @@ from soundjax.training import checks as training_checks
 from soundjax.types import LogitsFn, LossFn
 
 ALWAYS_TARGETED = ("lbfgs",)  # its `y` is the target class
-NEVER_TARGETED = ("deepfool", "white_noise")  # move away from the prediction / ignore `y`
+# Untargeted only: DeepFool leaves the prediction, white noise ignores `y`, Square's margin loss
+# has no targeted form here.
+NEVER_TARGETED = ("deepfool", "white_noise", "square")
 # All five victims read the waveform: log-mel models through `config.frontend`.
 VICTIM_KINDS = ("logmel", "waveform")
 
