@@ -1,11 +1,14 @@
-"""Throughput of the log-mel front end against librosa on 64 four-second clips at 32 kHz.
+"""Throughput of the log-mel front end against librosa on four-second clips at 32 kHz.
 
-Usage: python scripts/bench_frontend.py
+Usage: python scripts/bench_frontend.py [--only GROUP ...] [--tiny | --full] [--json out.json]
 
-Per configuration it prints the jitted and vmapped `frontend.log_mel` forward pass, its input
-gradient (what an attack on a waveform model pays per step), the librosa loop over the same clips
-(the reference), and the largest difference between the two in dB.
+Per configuration (a group) it times, interleaved with the librosa loop over the same clips (the
+reference), the jitted and vmapped `frontend.log_mel` forward pass and its input gradient (what
+an attack on a waveform model pays per step), precise and not; the note of each forward row is
+the largest difference from librosa in dB. 64 clips with --full, 8 by default.
 """
+
+import sys
 
 import benchlib
 import jax
@@ -16,12 +19,12 @@ import numpy as np
 from soundjax import frontend
 
 SAMPLE_RATE = 32000
-CLIPS = 64
-SECONDS = 4
-CONFIGS = (
-    dict(n_fft=1024, hop_length=512, n_mels=64),  # DCASE 2018 task 2 (Iqbal et al.) log-mel
-    dict(n_fft=1024, hop_length=128, n_mels=64),  # the Cochlear.ai dense-mel front end
-)
+CLIPS = {"tiny": 2, "default": 8, "full": 64}
+SECONDS = {"tiny": 0.5, "default": 4, "full": 4}
+CONFIGS = {
+    "1024-512": dict(n_fft=1024, hop_length=512, n_mels=64),  # DCASE 2018 task 2 (Iqbal et al.)
+    "1024-128": dict(n_fft=1024, hop_length=128, n_mels=64),  # the Cochlear.ai dense-mel front end
+}
 
 
 def librosa_log_mel(clips: np.ndarray, *, n_fft: int, hop_length: int, n_mels: int) -> list:
@@ -30,30 +33,34 @@ def librosa_log_mel(clips: np.ndarray, *, n_fft: int, hop_length: int, n_mels: i
                               ref=1.0, top_db=80.0).T for clip in clips]
 
 
-def main():
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}; librosa {librosa.__version__}; "
-        f"{CLIPS} clips of {SECONDS} s at {SAMPLE_RATE} Hz")
-  clips = np.random.default_rng(0).standard_normal((CLIPS, SAMPLE_RATE * SECONDS))
-  clips = (0.1 * clips).astype(np.float32)
-  for config in CONFIGS:
-    name = "{n_fft}/{hop_length}/{n_mels}".format(**config)
-    reference = benchlib.seconds_per_call(lambda c: librosa_log_mel(c, **config), clips,
-                                          repeats=1)
-    benchlib.report(f"librosa loop {name} (reference)", CLIPS, reference)
-    x = jnp.asarray(clips)
-    want = np.stack(librosa_log_mel(clips, **config))
-    for precise in (True, False):
-      f = frontend.log_mel(sample_rate=SAMPLE_RATE, **config, precise=precise)
-      forward = jax.jit(jax.vmap(f))
-      gradient = jax.jit(jax.grad(lambda x, f=f: jnp.sum(jax.vmap(f)(x))))
-      label = f"{name} precise={precise}"
-      benchlib.report(f"log_mel jit(vmap) {label}", CLIPS,
-                      benchlib.seconds_per_call(forward, x), reference)
-      benchlib.report(f"grad of log_mel jit(vmap) {label}", CLIPS,
-                      benchlib.seconds_per_call(gradient, x), reference)
-      error = np.max(np.abs(np.asarray(forward(x)) - want))
-      print(f"  max |log_mel - librosa| on float32 clips: {error:.2e} dB", flush=True)
+def compare_config(name: str, config: dict, clips: np.ndarray, repeats: int) -> list:
+  """The rows of one configuration: forward and gradient, precise and not, against librosa."""
+  reference = benchlib.Workload(f"librosa loop {name}", lambda: librosa_log_mel(clips, **config),
+                                examples=len(clips))
+  workloads, forwards = [], {}
+  for precise in (True, False):
+    f = frontend.log_mel(sample_rate=SAMPLE_RATE, **config, precise=precise)
+    label = f"frontend/{name} precise={precise}"
+    forwards[len(workloads)] = forward = jax.jit(jax.vmap(f))
+    workloads.append(benchlib.Workload(f"{label} log_mel", forward, (clips,), len(clips)))
+    gradient = jax.jit(jax.grad(lambda x, f=f: jnp.sum(jax.vmap(f)(x))))
+    workloads.append(benchlib.Workload(f"{label} grad", gradient, (clips,), len(clips)))
+  rows = benchlib.compare(workloads, reference, repeats=repeats)
+  want = np.stack(librosa_log_mel(clips, **config))
+  for index, forward in forwards.items():
+    error = np.max(np.abs(np.asarray(forward(clips)) - want))
+    rows[index]["note"] = f"max |log_mel - librosa| on float32 clips {error:.2e} dB"
+  return rows
+
+
+def groups(size: str, args) -> dict:
+  del args
+  rng = np.random.default_rng(0)
+  clips = (0.1 * rng.standard_normal((CLIPS[size], int(SAMPLE_RATE * SECONDS[size])))).astype(
+      np.float32)
+  return {name: lambda name=name, config=config: compare_config(
+      name, config, clips, benchlib.REPEATS[size]) for name, config in CONFIGS.items()}
 
 
 if __name__ == "__main__":
-  main()
+  benchlib.run_suite("frontend", groups, sys.argv, __doc__.splitlines()[0])

@@ -1,36 +1,37 @@
 """Sound event detection benchmarks: the detectors' training step and PGD, and scoring a
 2,000-clip test split against sed_eval.
 
-Usage: python scripts/bench_sed.py  (or python scripts/bench.py sed)
+Usage: python scripts/bench_sed.py [--only GROUP ...] [--tiny | --full] [--json out.json]
+(or python scripts/bench.py --only sed). Sizes below are --full's; the default's are smaller.
 
-`train_step()` times the jitted train step (`soundjax.training.make_train_step`, Adam) of the
-published CRNN without and with memory-controlled attention (width 50) at batch 32 on 10 s clips
-at 16 kHz through the published front end (500 frames of 40 min-max scaled mels), and `attack()`
-times 10-step PGD under an SNR floor on the waveform of the attention model, as the SED
-experiment runs it (`experiments.sed.evaluate.make_attack`). Both print clips/s (medians).
+`train-step` times the jitted train step (`soundjax.training.make_train_step`, Adam) of the
+published CRNN with memory-controlled attention (width 50) against the CRNN without it (the
+reference) at batch 32 (8 by default) on 10 s clips at 16 kHz through the published front end
+(500 frames of 40 min-max scaled mels), and `attack` times 10-step PGD under an SNR floor on the
+waveform of the attention model, as the SED experiment runs it
+(`experiments.sed.evaluate.make_attack`), at batch 8 (2 by default).
 
-`scoring()` builds an URBAN-SED-like test split (2,000 clips of 10 s, 10 classes, 1-9 reference
-events of 0.5-4 s per clip; the estimates are the references jittered, some dropped, some
-relabelled, plus insertions; all from one numpy seed) and times, interleaved and repeated
-(medians):
-- `metrics.sed.event_based` against sed_eval's `EventBasedMetrics` (0.25 s onset collar, offsets
-  not evaluated: the setting of the SED papers);
-- `metrics.sed.segment_based` against `SegmentBasedMetrics` (1 s segments);
-- `metrics.sed.psds_from_probabilities`, PSDS1 and PSDS2, on [2,000 clips x 500 frames x 10
-  classes] probabilities decoded at 50 thresholds; against psds_eval on a subset of the clips when
-  psds_eval (and pandas) can be imported.
+The scoring groups build an URBAN-SED-like test split (2,000 clips of 10 s, 500 by default; 10
+classes, 1-9 reference events of 0.5-4 s per clip; the estimates are the references jittered,
+some dropped, some relabelled, plus insertions; all from one numpy seed) and time, interleaved and
+repeated (medians):
+- `event-based`: `metrics.sed.event_based` against sed_eval's `EventBasedMetrics` (0.25 s onset
+  collar, offsets not evaluated: the setting of the SED papers);
+- `segment-based`: `metrics.sed.segment_based` against `SegmentBasedMetrics` (1 s segments);
+- `psds`: `metrics.sed.psds_from_probabilities`, PSDS1 and PSDS2, on [clips x 500 frames x 10
+  classes] probabilities decoded at 50 thresholds; `psds-eval`: the same against psds_eval on a
+  subset of the clips, when psds_eval (and pandas) can be imported.
 sed_eval is fed as its documentation does, one `evaluate(reference, estimated)` per file, then
 `results()`; its `MetaDataContainer`s are built before the clock starts (as if loaded from files),
 while soundjax's time includes checking and converting the Python event lists. Every figure of the
 two results (overall, class-wise, class-wise averages) is compared and the largest difference
-printed; the PSDS values are compared the same way.
+noted; the PSDS values are compared the same way.
 """
 
+import functools
 import inspect
-import statistics
-import time
+import sys
 import warnings
-from typing import Callable, Dict
 
 import benchlib
 import jax
@@ -45,15 +46,15 @@ from soundjax import frontend, models, training
 from soundjax.experiments.sed import evaluate
 from soundjax.metrics import sed
 
-CLIPS = 2000
+CLIPS = {"tiny": 20, "default": 500, "full": 2000}
 SECONDS = 10.0
 LABELS = ("air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
           "engine_idling", "gun_shot", "jackhammer", "siren", "street_music")  # URBAN-SED's
 HOP = 0.02  # 500 frames per clip, as the CRNN baselines' 50 frames/s
 FRAMES = int(round(SECONDS / HOP))
 THRESHOLDS = np.arange(1 / 100, 1, 1 / 50)  # DCASE task 4's 50: 0.01, 0.03, ..., 0.99
-REPEATS = 5
-PSDS_EVAL_CLIPS = 100  # psds_eval's pandas joins take seconds per operating point on all clips
+# psds_eval's pandas joins take seconds per operating point on all clips.
+PSDS_EVAL_CLIPS = {"tiny": 5, "default": 20, "full": 100}
 EVENT_SETTINGS = dict(t_collar=0.25, evaluate_onset=True, evaluate_offset=False)
 SEGMENT_SETTINGS = dict(time_resolution=1.0)
 # psds_eval 0.5.3 predates pandas 3 and numpy 2.4; the equivalents tests/metrics/test_psds.py uses.
@@ -93,11 +94,12 @@ def _estimated_events(rng: np.random.Generator, reference: list) -> list:
   return sorted(events)
 
 
-def make_test_split(seed: int = 0):
-  """`(reference, estimated)`: `{filename: [(onset, offset, label), ...]}` for every clip."""
+@functools.lru_cache(maxsize=None)
+def make_test_split(clips: int, seed: int = 0):
+  """`(reference, estimated)`: `{filename: [(onset, offset, label), ...]}` for `clips` clips."""
   rng = np.random.default_rng(seed)
   reference, estimated = {}, {}
-  for clip in range(CLIPS):
+  for clip in range(clips):
     name = f"soundscape_test_{clip:04d}.wav"
     reference[name] = _reference_events(rng)
     estimated[name] = _estimated_events(rng, reference[name])
@@ -109,26 +111,16 @@ def frame_probabilities(estimated: dict, seed: int = 1) -> np.ndarray:
   confidence of 0.55-1 with 0.1 s ramps, plus noise smooth over 0.2-0.5 s."""
   rng = np.random.default_rng(seed)
   index = {label: c for c, label in enumerate(LABELS)}
-  target = np.zeros((CLIPS, FRAMES, len(LABELS)), np.float32)
+  clips = len(estimated)
+  target = np.zeros((clips, FRAMES, len(LABELS)), np.float32)
   for clip, events in enumerate(estimated.values()):
     for onset, offset, label in events:
       start, stop = int(onset / HOP), max(int(onset / HOP) + 1, int(offset / HOP))
       target[clip, start:stop, index[label]] = rng.uniform(0.55, 1.0)
-  noise = np.repeat(rng.random((CLIPS, FRAMES // 10, len(LABELS)), np.float32), 10, axis=1)
+  noise = np.repeat(rng.random((clips, FRAMES // 10, len(LABELS)), np.float32), 10, axis=1)
   scores = (ndimage.uniform_filter1d(target, 5, axis=1, mode="nearest")
             + 0.35 * ndimage.uniform_filter1d(noise, 15, axis=1, mode="nearest"))
   return np.clip(scores, 0.0, 1.0).astype(np.float32)
-
-
-def interleaved_medians(calls: Dict[str, Callable], repeats: int = REPEATS) -> Dict[str, float]:
-  """Median wall time of each call, the calls taking turns so that load hits all alike."""
-  seconds = {name: [] for name in calls}
-  for _ in range(repeats):
-    for name, call in calls.items():
-      start = time.perf_counter()
-      call()
-      seconds[name].append(time.perf_counter() - start)
-  return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def _sed_eval_metric(kind: str, containers: list) -> dict:
@@ -162,12 +154,10 @@ def _largest_difference(ours: dict, theirs: dict) -> float:
   return largest
 
 
-def _print_figures(kind: str, ours: dict, difference: float) -> None:
+def _figures(ours: dict, difference: float) -> str:
   overall = ours["overall"]
-  print(f"  {kind}-based: F {overall['f_measure']:.6f}, ER {overall['error_rate']:.6f}; "
-        f"largest |soundjax - sed_eval| over all figures {difference:.1e}")
-  print("  class-wise F: " + ", ".join(f"{label} {ours['class_wise'][label]['f_measure']:.4f}"
-                                        for label in LABELS), flush=True)
+  return (f"F {overall['f_measure']:.6f}, ER {overall['error_rate']:.6f}; largest |soundjax - "
+          f"sed_eval| over all figures {difference:.1e}")
 
 
 def _psds_eval_class():
@@ -204,16 +194,14 @@ def _psds_eval_score(psds_eval, reference: dict, operating_points: list,
     return evaluation.psds(scenario.alpha_ct, scenario.alpha_st, scenario.max_efpr).value
 
 
-def scoring() -> None:
-  """Event-based, segment-based and PSDS scoring of the test split, against sed_eval."""
+@functools.lru_cache(maxsize=None)
+def _scoring_data(clips: int):
+  """The test split, sed_eval's containers of it and the frame probabilities of its estimates."""
   import dcase_util  # pylint: disable=g-import-not-at-top
-  import sed_eval  # pylint: disable=g-import-not-at-top
 
-  print(f"sed_eval {sed_eval.__version__}; {CLIPS} clips of {SECONDS:.0f} s, {len(LABELS)} "
-        f"classes; medians of {REPEATS} interleaved runs", flush=True)
-  reference, estimated = make_test_split()
-  print(f"  {sum(map(len, reference.values()))} reference events, "
-        f"{sum(map(len, estimated.values()))} estimated", flush=True)
+  reference, estimated = make_test_split(clips)
+  benchlib.progress(f"  {clips} clips: {sum(map(len, reference.values()))} reference events, "
+                    f"{sum(map(len, estimated.values()))} estimated")
 
   def container(events, name):
     return dcase_util.containers.MetaDataContainer([
@@ -222,69 +210,91 @@ def scoring() -> None:
 
   containers = [(container(reference[name], name), container(estimated[name], name))
                 for name in reference]
-  ours = {"event": lambda: sed.event_based(reference, estimated, labels=LABELS, **EVENT_SETTINGS),
-          "segment": lambda: sed.segment_based(reference, estimated, labels=LABELS,
-                                               **SEGMENT_SETTINGS)}
-  calls = {}
-  for kind in ("event", "segment"):
-    calls[f"sed_eval {kind}"] = lambda kind=kind: _sed_eval_metric(kind, containers)
-    calls[f"soundjax {kind}"] = ours[kind]
-  seconds = interleaved_medians(calls)
-  for kind in ("event", "segment"):
-    settings = EVENT_SETTINGS if kind == "event" else SEGMENT_SETTINGS
-    print(f"{kind}-based, " + ", ".join(f"{k}={v}" for k, v in settings.items()), flush=True)
-    reference_seconds = seconds[f"sed_eval {kind}"]
-    benchlib.report(f"sed_eval {kind}-based (reference)", CLIPS, reference_seconds)
-    benchlib.report(f"metrics.sed.{kind}_based", CLIPS, seconds[f"soundjax {kind}"],
-                    reference_seconds)
-    mine = ours[kind]()
-    _print_figures(kind, mine, _largest_difference(mine, _sed_eval_metric(kind, containers)))
+  return reference, estimated, containers, frame_probabilities(estimated)
 
-  probabilities = frame_probabilities(estimated)
+
+def sed_eval_rows(kind: str, size: str) -> list:
+  """`metrics.sed.<kind>_based` against sed_eval's, on the whole split."""
+  import sed_eval  # pylint: disable=g-import-not-at-top
+
+  reference, estimated, containers, _ = _scoring_data(CLIPS[size])
+  settings = EVENT_SETTINGS if kind == "event" else SEGMENT_SETTINGS
+  scorer = sed.event_based if kind == "event" else sed.segment_based
+  ours = lambda: scorer(reference, estimated, labels=LABELS, **settings)
+  rows = benchlib.compare(
+      [benchlib.Workload(f"sed/{kind}-based metrics.sed.{kind}_based", ours,
+                         examples=len(reference))],
+      benchlib.Workload(f"sed_eval {sed_eval.__version__}",
+                        lambda: _sed_eval_metric(kind, containers), examples=len(reference)),
+      repeats=benchlib.REPEATS[size])
+  mine = ours()
+  difference = _largest_difference(mine, _sed_eval_metric(kind, containers))
+  rows[0]["note"] = (", ".join(f"{k}={v}" for k, v in settings.items()) + "; "
+                     + _figures(mine, difference))
+  return rows
+
+
+def _psds(reference: dict, probabilities: dict, scenario: sed.Scenario):
+  return sed.psds_from_probabilities(
+      reference, dict.fromkeys(reference, SECONDS), probabilities, hop_seconds=HOP,
+      thresholds=THRESHOLDS, labels=LABELS, scenario=scenario)
+
+
+SCENARIOS = {"PSDS1": sed.PSDS1, "PSDS2": sed.PSDS2}
+
+
+def psds_rows(size: str) -> list:
+  """PSDS1 and PSDS2 from probabilities on the whole split (no reference tool at this size)."""
+  reference, _, _, probabilities = _scoring_data(CLIPS[size])
   per_file = dict(zip(reference, probabilities))
-  durations = dict.fromkeys(reference, SECONDS)
-  print(f"PSDS: probabilities {list(probabilities.shape)}, {len(THRESHOLDS)} thresholds",
-        flush=True)
+  benchlib.progress(f"  probabilities {list(probabilities.shape)}, {len(THRESHOLDS)} thresholds")
+  workloads = [benchlib.Workload(f"sed/psds psds_from_probabilities {name}",
+                                 functools.partial(_psds, reference, per_file, scenario),
+                                 examples=len(reference))
+               for name, scenario in SCENARIOS.items()]
+  rows = benchlib.compare(workloads, repeats=benchlib.REPEATS[size],
+                          no_reference="none (psds_eval: sed/psds-eval)")
+  for row, (name, scenario) in zip(rows, SCENARIOS.items()):
+    row["note"] = f"{name} = {_psds(reference, per_file, scenario).value:.6f}"
+  return rows
 
-  def psds(scenario, files=per_file):
-    return sed.psds_from_probabilities(
-        {name: reference[name] for name in files}, {name: durations[name] for name in files},
-        files, hop_seconds=HOP, thresholds=THRESHOLDS, labels=LABELS, scenario=scenario)
 
-  scenarios = {"PSDS1": sed.PSDS1, "PSDS2": sed.PSDS2}
-  seconds = interleaved_medians({name: lambda s=s: psds(s) for name, s in scenarios.items()}, 3)
-  for name, scenario in scenarios.items():
-    benchlib.report(f"metrics.sed.psds_from_probabilities {name}", CLIPS, seconds[name])
-    print(f"  {name} = {psds(scenario).value:.6f}", flush=True)
-
+def psds_eval_rows(size: str) -> list:
+  """PSDS1 and PSDS2 against psds_eval on the first clips (psds_eval is slow on many)."""
   psds_eval = _psds_eval_class()
   if psds_eval is None:
-    print("psds_eval (and pandas) not importable: no psds_eval figures.")
-    return
-  subset = dict(list(per_file.items())[:PSDS_EVAL_CLIPS])
+    benchlib.progress("  psds_eval (and pandas) not importable: no psds_eval figures")
+    return []
+  reference, _, _, probabilities = _scoring_data(CLIPS[size])
+  clips = PSDS_EVAL_CLIPS[size]
+  subset = dict(list(zip(reference, probabilities))[:clips])
+  subset_reference = {name: reference[name] for name in subset}
   # psds_eval scores decoded events; decoding is not in its time (it is in soundjax's).
   operating_points = [{name: sed.frames_to_events(p, hop_seconds=HOP, labels=LABELS, threshold=t)
                        for name, p in subset.items()} for t in THRESHOLDS]
-  subset_reference = {name: reference[name] for name in subset}
-  for name, scenario in scenarios.items():
-    seconds = interleaved_medians({
-        "psds_eval": lambda s=scenario: _psds_eval_score(psds_eval, subset_reference,
-                                                         operating_points, s),
-        "soundjax": lambda s=scenario: psds(s, subset)}, 3)
-    benchlib.report(f"psds_eval {name}, {PSDS_EVAL_CLIPS} clips (reference)", PSDS_EVAL_CLIPS,
-                    seconds["psds_eval"])
-    benchlib.report(f"psds_from_probabilities {name}, {PSDS_EVAL_CLIPS} clips", PSDS_EVAL_CLIPS,
-                    seconds["soundjax"], seconds["psds_eval"])
-    mine = psds(scenario, subset).value
-    theirs = _psds_eval_score(psds_eval, subset_reference, operating_points, scenario)
-    print(f"  {name} = {mine:.6f}; |soundjax - psds_eval| = {abs(mine - theirs):.1e}",
-          flush=True)
+  rows = []
+  for name, scenario in SCENARIOS.items():
+    values = {}  # the last value of each, for the note (psds_eval takes seconds per call)
+
+    def theirs(scenario=scenario, values=values):
+      values["theirs"] = _psds_eval_score(psds_eval, subset_reference, operating_points, scenario)
+
+    def ours(scenario=scenario, values=values):
+      values["ours"] = _psds(subset_reference, subset, scenario).value
+
+    rows += benchlib.compare(
+        [benchlib.Workload(f"sed/psds-eval psds_from_probabilities {name}", ours, examples=clips)],
+        benchlib.Workload(f"psds_eval {name} on decoded events", theirs, examples=clips),
+        repeats=benchlib.REPEATS[size])
+    rows[-1]["note"] = (f"{clips} clips: {name} = {values['ours']:.6f}; |soundjax - psds_eval| = "
+                        f"{abs(values['ours'] - values['theirs']):.1e}")
+  return rows
 
 
-TRAIN_BATCH = 32
-ATTACK_BATCH = 8
-TIMED_CALLS = 3
+TRAIN_BATCH = {"tiny": 1, "default": 8, "full": 32}
+ATTACK_BATCH = {"tiny": 1, "default": 2, "full": 8}
 SAMPLE_RATE = 16000
+ATTENTION = {"widths": (50,)}
 
 
 def _task(attention):
@@ -301,52 +311,46 @@ def _clips(count: int, seed: int = 0):
   return x, y
 
 
-def _median_seconds(call: Callable, calls: int = TIMED_CALLS) -> float:
-  call()  # compiles
-  times = []
-  for _ in range(calls):
-    start = time.perf_counter()
-    call()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+def train_step_rows(size: str) -> list:
+  """The attention CRNN's train step against the baseline CRNN's."""
+  batch = TRAIN_BATCH[size]
+  x, y = _clips(batch)
+  benchlib.progress(f"  batch {batch}, {SECONDS:.0f} s clips at {SAMPLE_RATE} Hz, {FRAMES} "
+                    f"frames x 40 mels")
 
-
-def train_step() -> None:
-  x, y = _clips(TRAIN_BATCH)
-  print(f"train step: batch {TRAIN_BATCH}, {SECONDS:.0f} s clips at {SAMPLE_RATE} Hz, "
-        f"{FRAMES} frames x 40 mels, {jax.default_backend()}", flush=True)
-  for name, attention in (("baseline CRNN", None), ("CRNN + attention (width 50)",
-                                                     {"widths": (50,)})):
+  def step(name, attention):
     task = _task(attention)
     state = training.create_state(task, optax.adam(1e-3), x, jax.random.key(0))
-    step = training.make_train_step(task)
-    holder = {"state": state}
+    return benchlib.Workload(name, training.make_train_step(task),
+                             (state, x, y, jax.random.key(1)), batch, threads_state=True)
 
-    def call():
-      holder["state"], scalars = step(holder["state"], x, y, jax.random.key(1))
-      jax.block_until_ready(scalars)
-
-    benchlib.report(f"{name} train step", TRAIN_BATCH, _median_seconds(call))
+  return benchlib.compare([step("sed/train-step CRNN + attention (width 50)", ATTENTION)],
+                          step("baseline CRNN train step", None),
+                          repeats=benchlib.REPEATS[size])
 
 
-def attack() -> None:
-  task = _task({"widths": (50,)})
-  x, y = _clips(ATTACK_BATCH)
+def attack_rows(size: str) -> list:
+  """PGD-10 under an SNR floor of 20 dB on the attention CRNN's waveform, as the experiment."""
+  batch = ATTACK_BATCH[size]
+  task = _task(ATTENTION)
+  x, y = _clips(batch)
   variables = jax.jit(lambda key: task.model.init(key, task.features(x[:1])))(jax.random.key(0))
   config = ml_collections.ConfigDict({
       "attack": {"step_size": 0.002, "num_steps": 10}, "bounds": (-1.0, 1.0)})
   pgd = evaluate.make_attack(task, config, jax.random.key(1))
-  index = np.arange(ATTACK_BATCH)
-  seconds = _median_seconds(
-      lambda: jax.block_until_ready(pgd(variables, jnp.float32(20.0), x, y, index)))
-  benchlib.report(f"PGD-10 at SNR >= 20 dB, batch {ATTACK_BATCH}", ATTACK_BATCH, seconds)
+  return benchlib.compare(
+      [benchlib.Workload(f"sed/attack PGD-10 at SNR >= 20 dB b{batch}", pgd,
+                         (variables, jnp.float32(20.0), x, y, np.arange(batch)), batch)],
+      repeats=benchlib.REPEATS[size])
 
 
-def main() -> None:
-  train_step()
-  attack()
-  scoring()
+def groups(size: str, args) -> dict:
+  del args
+  return {"train-step": lambda: train_step_rows(size), "attack": lambda: attack_rows(size),
+          "event-based": lambda: sed_eval_rows("event", size),
+          "segment-based": lambda: sed_eval_rows("segment", size),
+          "psds": lambda: psds_rows(size), "psds-eval": lambda: psds_eval_rows(size)}
 
 
 if __name__ == "__main__":
-  main()
+  benchlib.run_suite("sed", groups, sys.argv, __doc__.splitlines()[0])
