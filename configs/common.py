@@ -5,6 +5,8 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
+from soundjax.training import plateau
+
 # Prepared datasets live here; real datasets' downloads go in <DATA_DIR>/downloads/manual/<name>.
 DATA_DIR = os.environ.get("SOUNDJAX_DATA_DIR", "data")
 
@@ -53,10 +55,11 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
       # last state.
       "select_on": config_dict.placeholder(str),
       "select_metric": "loss",
-      # With select_on: {"patience": p, "factor": 0.1, "min_delta": 1e-4} cuts the rate by the
-      # factor after p evaluations without improvement; early_stopping_patience p ends training
-      # p evaluations after the best (Keras' ReduceLROnPlateau and EarlyStopping). None: off.
-      "reduce_on_plateau": None,
+      # With select_on: reduce_on_plateau cuts the rate by `factor` after `patience`
+      # evaluations without an improvement of more than `min_delta`; early_stopping_patience p
+      # ends training p evaluations after the best (Keras' ReduceLROnPlateau and EarlyStopping).
+      # A patience of None: off.
+      "reduce_on_plateau": {"patience": config_dict.placeholder(int), **plateau.DEFAULTS},
       "early_stopping_patience": config_dict.placeholder(int),
       # Data parallel over the first num_devices local devices (None: all); batch_size must be
       # a multiple of it.

@@ -82,7 +82,8 @@ def check_train(config: ml_collections.ConfigDict, prefix: str = "train") -> Non
 def _check_plateau(config: ml_collections.ConfigDict, prefix: str) -> None:
   """`reduce_on_plateau` and `early_stopping_patience` (`training.plateau`) need a selection."""
   spec, patience = config.get("reduce_on_plateau"), config.get("early_stopping_patience")
-  for field, value in (("reduce_on_plateau", spec), ("early_stopping_patience", patience)):
+  for field, value in (("reduce_on_plateau", plateau.enabled(spec)),
+                       ("early_stopping_patience", patience)):
     require(not value or config.get("select_on") is not None, f"{prefix}.{field}",
             "counts evaluations of the selection split: set train.select_on too.")
   require(patience is None or is_integer(patience, 1), f"{prefix}.early_stopping_patience",
@@ -90,6 +91,8 @@ def _check_plateau(config: ml_collections.ConfigDict, prefix: str) -> None:
   if not spec:
     return
   field = f"{prefix}.reduce_on_plateau"
+  if spec.get("patience") is None:  # Off; its other settings are still checked.
+    spec = {**dict(spec), "patience": 1}
   unknown = sorted(set(spec) - {"patience", *plateau.DEFAULTS})
   require(not unknown, field, f"has unknown keys {unknown}; it takes patience, factor and "
           "min_delta.")

@@ -100,7 +100,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
       decay_rate=config.get("lr_decay_rate", 1.0), staircase=True)
   tx = getattr(optax, config.optimizer)(schedule, **config.get("optimizer_kwargs", {}))
   spec = config.get("reduce_on_plateau")
-  return plateau.with_plateau(tx, spec) if spec else tx
+  return plateau.with_plateau(tx, spec) if plateau.enabled(spec) else tx
 
 
 def create_state(task: Task, tx: optax.GradientTransformation, x: np.ndarray,

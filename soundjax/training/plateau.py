@@ -3,7 +3,8 @@
 Keras' `ReduceLROnPlateau` and `EarlyStopping` callbacks (Paper 2 trains with both, on the
 validation accuracy), counted in evaluations of the selection split rather than epochs:
 
-- `train.reduce_on_plateau = {"patience": p, "factor": f, "min_delta": d}` multiplies the
+- `train.reduce_on_plateau = {"patience": p, "factor": f, "min_delta": d}` (off while `p` is
+  None, e.g. `--config.train.reduce_on_plateau.patience=3` turns it on) multiplies the
   optimiser's updates by `f` once the metric has not improved by more than `d` for `p`
   evaluations (optax's `contrib.reduce_on_plateau`, fed one value per evaluation);
 - `train.early_stopping_patience = p` ends training once the best state is `p` evaluations old.
@@ -30,6 +31,11 @@ class PlateauState(NamedTuple):
   """The optimiser state of `with_plateau`: the wrapped optimiser's and the plateau's."""
   inner: Any
   plateau: contrib.ReduceLROnPlateauState
+
+
+def enabled(spec: Optional[ml_collections.ConfigDict]) -> bool:
+  """Whether `train.reduce_on_plateau` is on: given, with a patience (None: off)."""
+  return bool(spec) and spec.get("patience") is not None
 
 
 def _plateau(spec: ml_collections.ConfigDict) -> optax.GradientTransformationExtraArgs:
@@ -66,9 +72,10 @@ def evaluated(state: Any, score: float, metric: str,
     state: the train state, whose `opt_state` is a `PlateauState` when `spec` is given.
     score: the evaluation's `metric`.
     metric: a name of `selection.METRICS` (lower or higher is better).
-    spec: `train.reduce_on_plateau`, or None (the state is returned unchanged).
+    spec: `train.reduce_on_plateau`; off (None, or no patience): the state is returned
+      unchanged.
   """
-  if not spec:
+  if not enabled(spec):
     return state
   # optax minimises: a metric where higher is better is negated.
   value = selection.METRICS[metric] * score
