@@ -2,6 +2,10 @@
 
 Any config field can be overridden, e.g. `--config.train.num_steps=200`. The experiment the
 config names (`config.experiment`) is imported from `soundjax.experiments` and run.
+
+A multi-process (multi-host) run starts the same command on every process with
+`--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (or the environment variables
+`JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`); see `parallel.initialize`.
 """
 
 import importlib
@@ -14,7 +18,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from soundjax import checks, report
+from soundjax import checks, parallel, report
 from soundjax.data.audio import AudioError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -23,6 +27,13 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints and resu
 _JAX_CACHE = flags.DEFINE_string(
     "jax_cache", os.environ.get("SOUNDJAX_JAX_CACHE", os.path.join(".cache", "jax")),
     "Folder of JAX's persistent compilation cache ('' for none).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "HOST:PORT of process 0 in a multi-process run (default: "
+    "$JAX_COORDINATOR_ADDRESS; unset: one process).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None,
+                                      "Processes in a multi-process run ($JAX_NUM_PROCESSES).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None,
+                                   "This process's index in a multi-process run ($JAX_PROCESS_ID).")
 flags.mark_flags_as_required(["config", "workdir"])
 # Programs that took longer than this to compile are kept in the cache.
 _CACHE_MIN_COMPILE_SECONDS = 0.5
@@ -32,6 +43,8 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.getLogger("absl").setLevel(logging.WARNING)
+  # Before anything asks JAX for its devices.
+  parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   if jax.default_backend() == "cpu":
     # Partitionable threefry (the default) compiles random ops ~5x slower on XLA:CPU; it only
     # pays off for random numbers sharded across accelerators.
@@ -53,10 +66,12 @@ def main(argv) -> None:
              "module of soundjax/experiments.")
   try:
     experiment.run(config, _WORKDIR.value)
-    page = report.write_html_report(_WORKDIR.value)
+    # Every process holds the same results; one writes the report.
+    page = report.write_html_report(_WORKDIR.value) if jax.process_index() == 0 else None
   except (checks.ConfigError, AudioError, FileNotFoundError) as error:
     sys.exit(f"soundjax: error: {error}")
-  print(f"Results are in {_WORKDIR.value}; open {page} in a browser.")
+  if page is not None:
+    print(f"Results are in {_WORKDIR.value}; open {page} in a browser.")
 
 
 def _flag_error(error: Exception, argv) -> str:

@@ -165,3 +165,38 @@ def test_chunked_dispatches_the_next_chunk_before_copying_the_last_to_the_host()
   out = parallel.chunked(fn, 2, mesh=parallel.batch_mesh(jax.devices()[:1]))(np.zeros(6))
   assert events == [("call", 0), ("call", 1), ("copy", 0), ("call", 2), ("copy", 1), ("copy", 2)]
   np.testing.assert_array_equal(out["out"], [0, 0, 1, 1, 2, 2])
+
+
+def _record_initialize(monkeypatch):
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize",
+                      lambda *args, **kwargs: calls.append((args, kwargs)))
+  return calls
+
+
+def test_initialize_stays_one_process_when_nothing_asks_for_more(monkeypatch):
+  calls = _record_initialize(monkeypatch)
+  for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+    monkeypatch.delenv(name, raising=False)
+  assert parallel.initialize() is False and not calls
+
+
+def test_initialize_takes_the_environment_and_arguments_over_it(monkeypatch):
+  calls = _record_initialize(monkeypatch)
+  monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
+  monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+  monkeypatch.setenv("JAX_PROCESS_ID", "3")
+  assert parallel.initialize() is True
+  assert parallel.initialize(process_id=0) is True
+  assert calls == [(("10.0.0.1:1234",), {"num_processes": 4, "process_id": 3}),
+                   (("10.0.0.1:1234",), {"num_processes": 4, "process_id": 0})]
+  monkeypatch.setenv("JAX_PROCESS_ID", "first")
+  with pytest.raises(ValueError, match="JAX_PROCESS_ID must be an integer"):
+    parallel.initialize()
+
+
+def test_to_host_gives_numpy_arrays_of_every_leaf():
+  tree = parallel.to_host({"a": parallel.shard_batch(np.arange(4.0), parallel.batch_mesh(
+      jax.devices()[:1])), "b": [np.int32(3)]})
+  assert isinstance(tree["a"], np.ndarray) and isinstance(tree["b"][0], np.ndarray)
+  np.testing.assert_array_equal(tree["a"], np.arange(4.0))

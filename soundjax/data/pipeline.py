@@ -176,7 +176,8 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
             num_samples: Optional[int] = None, drop_remainder: bool = False,
             frame_targets: Optional[Dict[str, Any]] = None,
             label: Optional[Union[str, Sequence[str]]] = None,
-            exclude: Optional[Dict[str, Sequence[int]]] = None) -> grain.MapDataset:
+            exclude: Optional[Dict[str, Sequence[int]]] = None,
+            shard: Optional[grain.sharding.ShardOptions] = None) -> grain.MapDataset:
   """Batches of one split as a random-access `grain.MapDataset`.
 
   Args:
@@ -196,14 +197,17 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
       supervised label.
     exclude: `{feature: values}`: records whose class-label `feature` is one of `values` are
       left out (e.g. `{"user": held_out}`), before shuffling.
+    shard: which part of every batch this process reads, e.g. `grain.sharding.ShardByJaxProcess()`
+      (see `shard_batches`); None, or one shard, reads whole batches.
 
   Returns:
     A dataset whose items are `{"x": float32 [batch, ...], "y": int32 [batch]}`, or for events
-    `"y": float32 [batch, num_frames, classes]` of 0 and 1.
+    `"y": float32 [batch, num_frames, classes]` of 0 and 1; for one of several shards, this
+    shard's rows of them and a `"mask"` (see `shard_batches`).
 
   Raises:
     ValueError: a dataset of events without `frame_targets`, an unknown `label` or `exclude`
-      feature, or an `exclude` that leaves nothing.
+      feature, an `exclude` that leaves nothing, or a `batch_size` the shards cannot split.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -213,7 +217,38 @@ def batches(builder: tfds.core.DatasetBuilder, split: str, *, batch_size: int, s
   if num_epochs != 1:
     dataset = dataset.repeat(num_epochs)
   dataset = dataset.map(_to_example(builder, num_samples, frame_targets, label))
+  if shard is not None and shard.shard_count > 1:
+    return shard_batches(dataset, batch_size, shard, drop_remainder=drop_remainder)
   return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def shard_batches(examples: grain.MapDataset, batch_size: int, shard: grain.sharding.ShardOptions,
+                  *, drop_remainder: bool = False) -> grain.MapDataset:
+  """Shard `shard.shard_index` of `shard.shard_count` of every batch of `examples`.
+
+  Item `i` holds rows `[k * b, (k + 1) * b)` of batch `i`, `b = batch_size // shard_count`, `k`
+  the shard index, so the shards' items `i`, concatenated in shard order, are batch `i` of
+  `examples.batch(batch_size)`, and a shard reads only its own records. Every item has `b` rows and
+  a bool `"mask"` of the real ones: a last, smaller batch (kept unless `drop_remainder`) is filled
+  up with repeats of the first records, masked out, so every shard has as many items (which
+  processes stepping together need). The shard's own `drop_remainder` is not used.
+
+  Raises:
+    ValueError: `batch_size` is not a multiple of `shard.shard_count`.
+  """
+  count = shard.shard_count
+  if batch_size % count:
+    raise ValueError(f"batch_size {batch_size} cannot be split over {count} shards (processes); "
+                     "use a multiple of the shard count.")
+  total = len(examples)
+  num_batches = total // batch_size if drop_remainder else -(-total // batch_size)
+
+  def padded(index):
+    return {**examples[index % total], "mask": np.bool_(index < total)}
+
+  rows = grain.MapDataset.range(num_batches * batch_size).map(padded)
+  # Batches of one shard's rows, the shards' rows of each batch in turn: take every count-th.
+  return rows.batch(batch_size // count)[shard.shard_index::count]
 
 
 def arrays(builder: tfds.core.DatasetBuilder, split: str, *, limit: Optional[int] = None,

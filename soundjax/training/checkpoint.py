@@ -1,4 +1,10 @@
-"""Orbax checkpointing of the train state: where checkpoints go and how many are kept."""
+"""Orbax checkpointing of the train state: where checkpoints go and how many are kept.
+
+In a multi-process run every process makes the same manager on the same (shared) folder and calls
+it at the same steps: orbax synchronises the processes, each writes its own shards of the global
+arrays, and process 0 (orbax's primary host, its default) writes the replicated ones and the
+metadata and finalises each step.
+"""
 
 import os
 

@@ -11,6 +11,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import flax.linen as nn
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -150,7 +151,9 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
   """Loss, accuracy, labels and predictions of `variables` over an iterable of batches.
 
   Pass `predict_logits = make_predict(task)` when evaluating repeatedly, so it compiles once.
-  Each batch is split over the devices of `mesh` (default: every local device).
+  Each batch is split over the devices of `mesh` (default: every device). With several processes,
+  each passes its shard of every batch (`data.batches(..., shard=...)`, whose `"mask"` marks real
+  rows) and every process gets the evaluation of all of them.
   """
   predict_logits = predict_logits or make_predict(task)
   mesh = mesh or parallel.batch_mesh()
@@ -162,11 +165,16 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
     # Pad every batch to the first one's size (rounded up to a multiple of the device count):
     # one compiled shape for all batches.
     size = size or parallel.round_up(count, mesh)
-    x = np.pad(batch["x"], [(0, size - count)] + [(0, 0)] * (batch["x"].ndim - 1))
+    x, y = (np.pad(a, [(0, size - count)] + [(0, 0)] * (a.ndim - 1)) for a in (batch["x"],
+                                                                                batch["y"]))
+    keep = np.zeros(size, bool)
+    keep[:count] = batch.get("mask", True)
+    # Labels and the rows to keep travel with the logits, so every process gets all processes'.
+    x, y, keep = parallel.shard_batch((x, y, keep), mesh)
     # A tree map: a multi-head model's logits are a tuple of arrays.
-    logits.append(jax.tree.map(lambda rows: np.asarray(rows)[:count],
-                               predict_logits(variables, parallel.shard_batch(x, mesh))))
-    labels.append(batch["y"])
+    rows, y, keep = parallel.to_host((predict_logits(variables, x), y, keep))
+    logits.append(jax.tree.map(lambda head, keep=keep: head[keep], rows))
+    labels.append(y[keep])
   labels, logits = np.concatenate(labels), jax.tree.map(lambda *rows: np.concatenate(rows), *logits)
   predictions = np.asarray(predict(logits))
   return {"loss": float(np.mean(loss_on_logits(logits, labels))),
@@ -175,14 +183,19 @@ def evaluate(task: Task, variables, batches, predict_logits=None,
 
 
 def training_mesh(settings: ml_collections.ConfigDict) -> Mesh:
-  """The devices training splits each batch over: the first `num_devices` local ones (None: all).
+  """The devices training splits each batch over: the first `num_devices` (None: all, of every
+  process).
 
   Raises:
-    ConfigError: fewer devices than `num_devices`, or a batch size they cannot split evenly.
+    ConfigError: fewer devices than `num_devices`, `num_devices` set in a multi-process run, or a
+      batch size the devices cannot split evenly.
   """
-  devices, wanted = jax.local_devices(), settings.get("num_devices")
+  devices, wanted = jax.devices(), settings.get("num_devices")
   checks.require(wanted is None or wanted <= len(devices), "train.num_devices",
-                        f"is {wanted}, but this machine has {len(devices)} local device(s).")
+                        f"is {wanted}, but this run has {len(devices)} device(s).")
+  checks.require(wanted is None or jax.process_count() == 1, "train.num_devices",
+                 f"is {wanted}; leave it unset in a multi-process run (the mesh spans every "
+                 "process's devices).")
   mesh = parallel.batch_mesh(devices[:wanted])
   checks.require(settings.batch_size % mesh.size == 0, "train.batch_size",
                         f"is {settings.batch_size}, which {mesh.size} devices cannot split "
@@ -265,9 +278,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder: Optional[Any
   os.makedirs(workdir, exist_ok=True)
   label = config.data.get("label")
   task = task or build_task(config, data.num_classes(builder, label))
-  # Held-out records (`data.exclude`, e.g. users) are left out of training and evaluation alike.
+  # Held-out records (`data.exclude`, e.g. users) are left out of training and evaluation alike;
+  # each process reads only its rows of every batch.
   reading = {"num_samples": num_samples, "frame_targets": config.data.get("frame_targets"),
-             "label": label, "exclude": config.data.get("exclude")}
+             "label": label, "exclude": config.data.get("exclude"),
+             "shard": grain.sharding.ShardByJaxProcess()}
   stream = data.batches(builder, "train", batch_size=settings.batch_size, seed=config.seed,
                         shuffle=True, num_epochs=None, drop_remainder=True, **reading)
   dropout_key = jax.random.key(config.seed)

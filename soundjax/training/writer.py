@@ -1,13 +1,15 @@
 """Training metrics to `metrics.jsonl` and TensorBoard event files (tensorboardX, no TensorFlow).
 
 A resumed run first drops what the killed run logged after its last checkpoint, so the log reads
-as if the run had never stopped.
+as if the run had never stopped. In a multi-process run only process 0 writes (every process logs
+the same figures).
 """
 
 import json
 import os
 from typing import Dict
 
+import jax
 import tensorboardX
 
 
@@ -16,9 +18,11 @@ class MetricWriter:
 
   def __init__(self, workdir: str, *, start_step: int):
     self.path = os.path.join(workdir, "metrics.jsonl")
-    self._drop_after(start_step)
-    self._board = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
-                                             purge_step=start_step + 1 if start_step else None)
+    self._board = None  # None: another process writes.
+    if jax.process_index() == 0:
+      self._drop_after(start_step)
+      self._board = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"),
+                                               purge_step=start_step + 1 if start_step else None)
 
   def _drop_after(self, step: int) -> None:
     kept = [row for row in _rows(self.path) if row["step"] <= step]
@@ -31,6 +35,8 @@ class MetricWriter:
 
   def write(self, step: int, split: str, scalars: Dict[str, float]) -> None:
     """Logs one row of scalars for `split` ("train" or "test") at `step`."""
+    if self._board is None:
+      return
     row = {"step": int(step), "split": split, **{k: float(v) for k, v in scalars.items()}}
     with open(self.path, "a") as file:
       file.write(json.dumps(row) + "\n")
@@ -38,7 +44,8 @@ class MetricWriter:
       self._board.add_scalar(f"{split}/{name}", float(value), int(step))
 
   def close(self) -> None:
-    self._board.close()
+    if self._board is not None:
+      self._board.close()
 
 
 def _rows(path: str):
