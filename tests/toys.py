@@ -6,6 +6,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from soundjax.losses import softmax_cross_entropy
 
@@ -87,3 +88,19 @@ def predict(logits_fn, params, x):
 
 LINEAR_LOSS = softmax_cross_entropy(linear_logits)
 MLP_LOSS = softmax_cross_entropy(mlp_logits)
+
+
+def assert_budget_sweep_compiles_once(make, params, x, y, keys, levels, *, rtol=1e-6, atol=1e-7):
+  """`make(budget)` (an attack factory) jitted with the budget traced: one compile for every
+  level of `levels`, each equal to the attack built with that level, and levels that differ
+  giving different examples."""
+  sweep = jax.jit(lambda budget, x, y, keys: jax.vmap(make(budget), in_axes=(None, 0, 0, 0))(
+      params, x, y, keys))
+  outputs = []
+  for level in levels:
+    traced = sweep(jnp.float32(level), x, y, keys)
+    concrete = jax.jit(jax.vmap(make(level), in_axes=(None, 0, 0, 0)))(params, x, y, keys)
+    np.testing.assert_allclose(traced, concrete, rtol=rtol, atol=atol)
+    outputs.append(np.asarray(traced))
+  assert not np.allclose(outputs[0], outputs[1])
+  assert sweep._cache_size() == 1

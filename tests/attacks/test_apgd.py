@@ -16,7 +16,15 @@ import pytest
 from soundjax import attacks
 from soundjax.attacks.auto_pgd import apgd_checkpoints
 from soundjax.metrics import perturbation
-from tests.toys import MLP_LOSS, batch, batch_loss, batched, mlp_params, sizes
+from tests.toys import (
+  MLP_LOSS,
+  assert_budget_sweep_compiles_once,
+  batch,
+  batch_loss,
+  batched,
+  mlp_params,
+  sizes,
+)
 
 # An interior maximum: sign steps of a fixed size oscillate around it; halving closes in.
 CENTRE, WEIGHTS = np.array([0.3137, -0.6021]), np.array([1.0, 2.3])
@@ -171,14 +179,9 @@ def test_restarts_keep_the_highest_loss():
 
 
 def test_an_eps_sweep_compiles_once_and_equals_each_concrete_eps():
-  params, (x, y, keys) = mlp_params(0), batch(7)
   make = lambda eps: attacks.apgd(MLP_LOSS, eps=eps, num_steps=3, norm="l2", unroll=False)
-  sweep = jax.jit(lambda eps, x, y, keys: jax.vmap(make(eps), in_axes=(None, 0, 0, 0))(
-      params, x, y, keys))
-  concrete = jax.jit(jax.vmap(make(0.3), in_axes=(None, 0, 0, 0)))(params, x, y, keys)
-  np.testing.assert_allclose(sweep(jnp.float32(0.3), x, y, keys), concrete, rtol=0, atol=1e-6)
-  assert not np.allclose(sweep(jnp.float32(0.05), x, y, keys), concrete)
-  assert sweep._cache_size() == 1
+  assert_budget_sweep_compiles_once(make, mlp_params(0), *batch(7), (0.3, 0.05), rtol=0,
+                                    atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -20,6 +20,7 @@ from tests.toys import (
   CLASSES,
   LINEAR_LOSS,
   MLP_LOSS,
+  assert_budget_sweep_compiles_once,
   batch,
   batch_loss,
   batched,
@@ -247,12 +248,4 @@ def test_attacks_perturb_audio_through_the_front_end():
     (lambda snr: attacks.fgsm_snr(MLP_LOSS, snr_db=snr), (40.0, 10.0)),
 ])
 def test_a_budget_sweep_compiles_once_and_equals_each_concrete_budget(make, levels):
-  params = mlp_params(0)
-  x, y, keys = batch(7)
-  sweep = jax.jit(lambda budget, x, y, keys: jax.vmap(make(budget), in_axes=(None, 0, 0, 0))(
-      params, x, y, keys))
-  for level in levels:
-    traced = sweep(jnp.float32(level), x, y, keys)
-    concrete = jax.jit(jax.vmap(make(level), in_axes=(None, 0, 0, 0)))(params, x, y, keys)
-    np.testing.assert_allclose(traced, concrete, rtol=1e-6, atol=1e-7)
-  assert sweep._cache_size() == 1
+  assert_budget_sweep_compiles_once(make, mlp_params(0), *batch(7), levels)

@@ -15,7 +15,7 @@ import pytest
 
 from soundjax import attacks
 from soundjax.metrics import perturbation
-from tests.toys import batched
+from tests.toys import assert_budget_sweep_compiles_once, batched
 
 SHAPE, CLASSES, EPS, BOX = (5, 6, 2), 3, 0.1, (-0.5, 0.5)
 
@@ -180,14 +180,8 @@ def test_traces_once_per_shape_same_key_same_bits_and_batch_independent():
 
 def test_an_eps_sweep_compiles_once_and_equals_each_concrete_eps():
   params = jax.random.normal(jax.random.PRNGKey(3), (32, CLASSES))
-  x, y, keys = waveforms(7)
   make = lambda eps: attacks.square(lambda p, v: v @ p, eps=eps, num_queries=10)
-  sweep = jax.jit(lambda eps, x, y, keys: jax.vmap(make(eps), in_axes=(None, 0, 0, 0))(
-      params, x, y, keys))
-  concrete = jax.jit(jax.vmap(make(0.1), in_axes=(None, 0, 0, 0)))(params, x, y, keys)
-  np.testing.assert_allclose(sweep(jnp.float32(0.1), x, y, keys), concrete, rtol=0, atol=1e-6)
-  assert not np.allclose(sweep(jnp.float32(0.01), x, y, keys), concrete)
-  assert sweep._cache_size() == 1
+  assert_budget_sweep_compiles_once(make, params, *waveforms(7), (0.1, 0.01), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -206,21 +206,12 @@ def per_user_accuracy(features: np.ndarray, labels: np.ndarray, users: np.ndarra
   for name, values in (("users", users), ("is_train", is_train)):
     if values.shape != labels.shape:
       raise ValueError(f"{name} has shape {values.shape}, expected {labels.shape} (one per record)")
-  if is_train.dtype != np.bool_:
-    raise ValueError(f"is_train must be booleans, got dtype {is_train.dtype}")
   methods = tuple(methods)
   for method in methods:
     _check_method(method)
   if not methods:
     raise ValueError("methods is empty")
-  user_ids = tuple(np.unique(users).tolist())
-  # Every user is checked before any fitting, so a bad split fails at once.
-  for user in user_ids:
-    num_train = int(np.sum((users == user) & is_train))
-    num_user_test = int(np.sum((users == user) & ~is_train))
-    if not num_train or not num_user_test:
-      raise ValueError(f"user {user!r} has {num_train} training and {num_user_test} test "
-                       "records; the protocol needs both")
+  user_ids = protocol_users(users, is_train)
   accuracy = np.zeros((len(user_ids), len(methods)))
   num_test = np.zeros(len(user_ids), np.int64)
   for row, user in enumerate(user_ids):
@@ -231,6 +222,25 @@ def per_user_accuracy(features: np.ndarray, labels: np.ndarray, users: np.ndarra
                                          labels[test], method=method, seed=seed,
                                          transductive=transductive).accuracy
   return UserAccuracies(user_ids, methods, accuracy, num_test)
+
+
+def protocol_users(users: np.ndarray, is_train: np.ndarray) -> Tuple:
+  """The sorted user ids of a per-user protocol, each checked (before any fitting, so a bad
+  split fails at once) to have training and test records.
+
+  Raises:
+    ValueError: `is_train` is not boolean, or a user lacks training or test records.
+  """
+  if is_train.dtype != np.bool_:
+    raise ValueError(f"is_train must be booleans, got dtype {is_train.dtype}")
+  user_ids = tuple(np.unique(users).tolist())
+  for user in user_ids:
+    num_train = int(np.sum((users == user) & is_train))
+    num_user_test = int(np.sum((users == user) & ~is_train))
+    if not num_train or not num_user_test:
+      raise ValueError(f"user {user!r} has {num_train} training and {num_user_test} test "
+                       "records; the protocol needs both")
+  return user_ids
 
 
 def _check_method(method: str) -> None:

@@ -231,16 +231,7 @@ def per_user_accuracy(sequences: Sequence[np.ndarray], labels: np.ndarray, users
     if values.shape != (len(sequences),):
       raise ValueError(f"{name} has shape {values.shape}, expected ({len(sequences)},) "
                        "(one per sequence)")
-  if is_train.dtype != np.bool_:
-    raise ValueError(f"is_train must be booleans, got dtype {is_train.dtype}")
-  user_ids = tuple(np.unique(users).tolist())
-  # Every user is checked before any fitting, so a bad split fails at once.
-  for user in user_ids:
-    num_train = int(np.sum((users == user) & is_train))
-    num_user_test = int(np.sum((users == user) & ~is_train))
-    if not num_train or not num_user_test:
-      raise ValueError(f"user {user!r} has {num_train} training and {num_user_test} test "
-                       "records; the protocol needs both")
+  user_ids = classifiers.protocol_users(users, is_train)
   accuracy = np.zeros((len(user_ids), 1))
   num_test = np.zeros(len(user_ids), np.int64)
   for row, user in enumerate(user_ids):
