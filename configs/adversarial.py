@@ -31,7 +31,7 @@ def _models(channels, hidden, densenet, waveform_channels) -> ml_collections.Con
       "vgg": _model(channels=channels),
       "gated_cnn": _model(channels=channels),
       "crnn": _model(channels=channels, hidden=hidden),
-      # The float32 FFT, like the other models' front end (`configs/common.py` says why).
+      # Listed so that `--config.models.densenet_se.precise=True` is a flag.
       "densenet_se": _model(precise=False, **densenet),
       "waveform_cnn": _model(channels=waveform_channels),
   })

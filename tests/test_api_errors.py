@@ -18,7 +18,7 @@ from soundjax import attacks, attribution, checks, experiments, frontend, losses
 from soundjax.experiments import adversarial, occlusion
 
 NUM_CLASSES, SAMPLES, BATCH = 12, 256, 4
-LOG_MEL = frontend.log_mel(sample_rate=8000, n_fft=64, hop_length=32, n_mels=8, precise=False)
+LOG_MEL = frontend.log_mel(sample_rate=8000, n_fft=64, hop_length=32, n_mels=8)
 BATCHED = dict(in_axes=(None, 0, 0, 0))
 
 

@@ -21,7 +21,7 @@ TINY_SYNTH = dict(sample_rate=8000, clip_seconds=0.25, num_train=48, num_test=24
 # frames/s and frame targets to match: 1 s clips, 51 frames.
 TINY_SOUNDSCAPES = dict(sample_rate=8000, clip_seconds=1.0, num_train=8, num_validate=4,
                         num_test=4, seed=0)
-TINY_SED_FRONTEND = dict(sample_rate=8000, n_fft=256, hop_length=160, n_mels=16, precise=False)
+TINY_SED_FRONTEND = dict(sample_rate=8000, n_fft=256, hop_length=160, n_mels=16)
 TINY_FRAME_TARGETS = dict(num_frames=51, frame_rate=50.0)
 
 DIM, CLASSES, HIDDEN, BATCH = 6, 3, 8, 4

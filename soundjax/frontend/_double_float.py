@@ -1,8 +1,8 @@
 """Windowed real FFT in double-float arithmetic: every bin to float32 relative precision.
 
-Used by `soundjax.frontend.stft` so that a float32 log-mel matches librosa's float64 one within
-~1e-5 dB even for weak bands next to strong ones. The window is any float64 numpy constant of the
-frame length (built by `stft.window_function`), closed over, never traced.
+Used by `soundjax.frontend.stft(precise=True)` so that a float32 log-mel matches librosa's
+float64 one within ~1e-5 dB even for weak bands next to strong ones. The window is any float64
+numpy constant of the frame length (built by `stft.window_function`), closed over, never traced.
 """
 
 import jax

@@ -69,7 +69,7 @@ class DenseNetSE(nn.Module):
     max_filters: cap on the block filters (512 published).
     stem_features: filters of the 3x3 stem conv concatenated to the log-mel (15 published).
     num_heads: softmax heads whose probabilities are averaged (8 published).
-    precise: front end with the double-float FFT (see `frontend.log_mel`); False is ~3x faster.
+    precise: front end with the double-float FFT (see `frontend.log_mel`), 3-5x slower.
     bn_momentum: momentum of the BatchNorm running statistics.
 
   Example:
@@ -90,7 +90,7 @@ class DenseNetSE(nn.Module):
   max_filters: int = 512
   stem_features: int = 15
   num_heads: int = 8
-  precise: bool = True
+  precise: bool = False
   bn_momentum: float = BN_MOMENTUM
 
   def __post_init__(self):

@@ -82,7 +82,7 @@ def test_min_max_scale_keeps_nan():
                                               (False, "constant")])
 def test_one_frame_of_samples_is_the_shortest_clip(center, pad_mode):
   f = frontend.log_mel(sample_rate=8000, n_fft=N_FFT, hop_length=16, n_mels=8, center=center,
-                       pad_mode=pad_mode, precise=False)
+                       pad_mode=pad_mode)
   clip = jnp.asarray(np.random.default_rng(0).standard_normal(N_FFT), jnp.float32)
   frames = frontend.num_frames(N_FFT, n_fft=N_FFT, hop_length=16, center=center)
   assert jax.jit(f)(clip).shape == (frames, 8)
