@@ -41,12 +41,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       "per_class_accuracy": dict(zip(names, classification.per_class_accuracy(matrix))),
       "wall_seconds": time.perf_counter() - start,
   }
+  _write(workdir, results, matrix, names)
+  return results
+
+
+@report.on_process_zero
+def _write(workdir: str, results: dict, matrix: np.ndarray, names) -> None:
   report.write_json(os.path.join(workdir, "results.json"), results)
   report.plot_confusion_matrix(matrix, names, os.path.join(workdir, "confusion_matrix.png"),
-                               title=f"{config.model.name} on {config.data.name}")
+                               title=f"{results['model']} on {results['dataset']}")
   rows = [(name, float(value)) for name, value in results["per_class_accuracy"].items()]
   summary = (
-      f"# {config.model.name} on {config.data.name}\n\n"
+      f"# {results['model']} on {results['dataset']}\n\n"
       f"Test accuracy **{results['test_accuracy']:.3f}** on {results['num_test_examples']} clips "
       f"(chance {results['chance_accuracy']:.3f}), test loss {results['test_loss']:.3f}, "
       f"after {results['steps']} steps ({results['wall_seconds']:.0f} s this run).\n\n"
@@ -54,4 +60,3 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       + report.markdown_table(["class", "accuracy"], rows) + "\n")
   with open(os.path.join(workdir, "summary.md"), "w") as file:
     file.write(summary)
-  return results

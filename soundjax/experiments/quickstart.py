@@ -28,7 +28,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     seconds = time.perf_counter() - start
     results[stage]["stage_seconds"] = seconds
     lines.append(f"- **{stage}** ({seconds:.0f} s): see [{stage}/summary.md]({stage}/summary.md)")
+  _write(workdir, results, lines)
+  return results
+
+
+@report.on_process_zero
+def _write(workdir: str, results: dict, lines) -> None:
   report.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "summary.md"), "w") as file:
     file.write("\n".join(lines) + "\n")
-  return results

@@ -10,7 +10,9 @@ from soundjax.report.figures import (
                                      plot_spectrograms,
 )
 from soundjax.report.html import REPORT_NAME, write_html_report
+from soundjax.report.processes import on_process_zero
 from soundjax.report.tables import markdown_table, mean_std, write_json
 
-__all__ = ["REPORT_NAME", "ensure_dir", "markdown_table", "plot_confusion_matrix", "plot_curves",
-           "mean_std", "plot_heatmap", "plot_spectrograms", "write_html_report", "write_json"]
+__all__ = ["REPORT_NAME", "ensure_dir", "markdown_table", "mean_std", "on_process_zero",
+           "plot_confusion_matrix", "plot_curves", "plot_heatmap", "plot_spectrograms",
+           "write_html_report", "write_json"]

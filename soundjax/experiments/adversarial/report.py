@@ -133,6 +133,7 @@ def write_examples(workdir: str, config: ml_collections.ConfigDict, model: str, 
   return {"spectrograms": os.path.basename(path), "wav": wavs}
 
 
+@report.on_process_zero
 def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, Any],
           x: np.ndarray, adversarial: Dict[str, np.ndarray]) -> None:
   """Writes every output file of the experiment into `workdir` (and `results["figures"]`)."""

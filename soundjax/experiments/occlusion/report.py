@@ -176,6 +176,7 @@ def _save(figure, path: str, title: str) -> None:
   plt.close(figure)
 
 
+@report.on_process_zero
 def write(results: Dict[str, Any], workdir: str) -> None:
   """Writes `results.json` and `summary.md` (one section per task) into `workdir`."""
   report.write_json(os.path.join(workdir, "results.json"), results)

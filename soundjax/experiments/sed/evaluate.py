@@ -16,6 +16,7 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -58,10 +59,12 @@ def reference(builder, split: str, config: ml_collections.ConfigDict) -> Referen
 
 def probabilities(result: training.TrainResult, builder, split: str,
                   config: ml_collections.ConfigDict, predict=None) -> np.ndarray:
-  """Frame probabilities `[clips, frames, classes]` of a trained detector on `split`."""
+  """Frame probabilities `[clips, frames, classes]` of a trained detector on `split`, in record
+  order (each process reads its rows of every batch; `training.evaluate` gathers them)."""
   batches = data.batches(builder, split, batch_size=config.train.eval_batch_size,
                          num_samples=config.data.get("num_samples"),
-                         frame_targets=config.data.frame_targets.to_dict())
+                         frame_targets=config.data.frame_targets.to_dict(),
+                         shard=grain.sharding.ShardByJaxProcess())
   evaluation = training.evaluate(result.task, result.state.variables, batches, predict)
   return np.asarray(jax.nn.sigmoid(evaluation["logits"]))
 

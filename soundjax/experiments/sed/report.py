@@ -163,6 +163,7 @@ def _attention_maps(workdir: str, name: str, result, x: np.ndarray) -> Optional[
   return path
 
 
+@report.on_process_zero
 def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, Any], builder,
           test: evaluate.Reference, firsts: Dict[str, Dict[str, Any]]) -> None:
   """Writes every output file into `workdir` (and `results["figures"]`)."""

@@ -22,7 +22,7 @@ import numpy as np
 from soundjax import data, training
 from soundjax.experiments.vocal_percussion import baselines, evaluate, recogniser, robustness, setup
 from soundjax.experiments.vocal_percussion import report as vp_report
-from soundjax.report import ensure_dir
+from soundjax.report import ensure_dir, on_process_zero
 
 # The level whose models give the saliency maps (their classes are the instruments).
 SALIENCY_LEVEL = "instrument"
@@ -30,10 +30,18 @@ SALIENCY_LEVEL = "instrument"
 
 def _save_embeddings(workdir: str, level: str, seed: int, features: np.ndarray,
                      records: evaluate.Records) -> str:
-  path = os.path.join(ensure_dir(os.path.join(workdir, "embeddings")), f"{level}_seed_{seed}.npz")
-  np.savez(path, embeddings=features, user=records.user, instrument=records.instrument,
-           is_train=records.is_train)
-  return os.path.relpath(path, workdir)
+  """Writes the embeddings (on process 0) and returns their file's path relative to `workdir`."""
+  name = os.path.join("embeddings", f"{level}_seed_{seed}.npz")
+  _write_embeddings(workdir, name, features, records)
+  return name
+
+
+@on_process_zero
+def _write_embeddings(workdir: str, name: str, features: np.ndarray,
+                      records: evaluate.Records) -> None:
+  ensure_dir(os.path.join(workdir, os.path.dirname(name)))
+  np.savez(os.path.join(workdir, name), embeddings=features, user=records.user,
+           instrument=records.instrument, is_train=records.is_train)
 
 
 def _level(config, level: str, num_classes, builder, records: evaluate.Records,

@@ -166,6 +166,7 @@ def plot_embeddings(workdir: str, results: Dict[str, Any], path: str) -> None:
   plt.close(figure)
 
 
+@report.on_process_zero
 def write(workdir: str, results: Dict[str, Any], saliency: Dict[str, Any]) -> None:
   """Writes every output file into `workdir` (and `results["figures"]`)."""
   figures = {}
