@@ -85,6 +85,12 @@ def get_config(arg: str = ""):
   # Accuracy on the attacked clips as one keyword of one (untargeted) attack varies.
   config.robustness = ml_collections.ConfigDict({
       "attack": "pgd", "param": "eps", "levels": (0.0005, 0.001, 0.002, 0.005, 0.01)})
+  # AutoAttack (APGD-CE, APGD-T, Square: `attacks.auto_attack`, the standard version's settings
+  # unless `kwargs` overrides them) at each level of the curve, its robust accuracy and
+  # gradient-masking diagnostics in the robustness table. Off: at the standard settings it costs
+  # about 100 + 9 x 100 gradients and 5000 queries a clip. A curve over `snr_db` needs
+  # `kwargs.eps`, the Linf (or L2) radius inside which the SNR floor applies.
+  config.auto_attack = ml_collections.ConfigDict({"enabled": False, "norm": "linf", "kwargs": {}})
   config.num_examples = 3  # clips per model drawn as spectrograms and written as WAV files
 
   if arg == "quick":

@@ -58,7 +58,10 @@ class Workload:
   runs, so the FLOPs and memory figures are of the timed program. With `threads_state`, `fn`
   returns `(state, ...)` for its first argument (a train step, state donated): each call passes
   on the state of the call before. Where `fn`'s program loops, `flops_fn` (jitted, same
-  arguments) is a loop-free program of the same arithmetic whose FLOPs stand for it.
+  arguments) is a loop-free program of the same arithmetic whose FLOPs stand for it. `check`
+  takes the output of the first call, once the reference has run too, and returns the row's
+  note (raising when the output is wrong). `reference_same_flops`: the reference does the same
+  arithmetic, so the row also gives the reference's fraction of the peak on these FLOPs.
   """
   name: str
   fn: Callable
@@ -66,6 +69,8 @@ class Workload:
   examples: int = 1
   threads_state: bool = False
   flops_fn: Optional[Callable] = None
+  check: Optional[Callable[[Any], str]] = None
+  reference_same_flops: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +80,7 @@ class _Prepared:
   flops: Optional[float]
   xla_mib: Optional[float]
   peak_mib: float
+  output: Any  # of the first call, where the workload has a `check`
 
 
 def interleaved_medians(calls: Dict[Any, Callable], repeats: int) -> Dict[Any, float]:
@@ -184,10 +190,11 @@ def _prepare(workload: Workload) -> _Prepared:
     out = fn(*args)
     if workload.threads_state:
       args[0] = out[0]
-    jax.block_until_ready(out)
+    return jax.block_until_ready(out)
 
-  call()
-  return _Prepared(call, compile_s, flops and flops / workload.examples, xla_mib, peak_rss_mib())
+  out = call()
+  return _Prepared(call, compile_s, flops and flops / workload.examples, xla_mib, peak_rss_mib(),
+                   out if workload.check else None)
 
 
 def progress(text: str) -> None:
@@ -199,17 +206,18 @@ def compare(workloads: Sequence[Workload], reference: Optional[Workload] = None,
             repeats: int, no_reference: str = "none") -> List[dict]:
   """One row per workload against `reference` (None: `no_reference` names why there is none).
 
-  Every workload and the reference are compiled and run once, then timed in `repeats`
-  interleaved rounds; throughputs are of the medians.
+  Every workload and the reference are compiled and run once, the workloads' checks see those
+  outputs, then all are timed in `repeats` interleaved rounds; throughputs are of the medians.
   """
   prepared = [_prepare(w) for w in workloads]
   calls = {i: p.call for i, p in enumerate(prepared)}
   if reference is not None:
     calls["reference"] = _prepare(reference).call
+  notes = [w.check(p.output) if w.check else None for w, p in zip(workloads, prepared)]
   seconds = interleaved_medians(calls, repeats)
   reference_rate = reference and reference.examples / seconds["reference"]
   rows = []
-  for i, (workload, p) in enumerate(zip(workloads, prepared)):
+  for i, (workload, p, note) in enumerate(zip(workloads, prepared, notes)):
     rate = workload.examples / seconds[i]
     rows.append(dict(
         workload=workload.name, examples_per_s=rate,
@@ -217,6 +225,10 @@ def compare(workloads: Sequence[Workload], reference: Optional[Workload] = None,
         reference_examples_per_s=reference_rate, ratio=reference_rate and rate / reference_rate,
         compile_s=p.compile_s, peak_mib=p.peak_mib, xla_mib=p.xla_mib,
         flops_per_example=p.flops, fraction_of_peak=None))
+    if note:
+      rows[-1]["note"] = note
+    if workload.reference_same_flops and reference_rate:
+      rows[-1]["reference_flops_per_example"] = p.flops
     progress(f"  {workload.name}: {rate:.4g} examples/s")
   return rows
 
@@ -261,9 +273,17 @@ def matmul_peak(n: int, repeats: int = 7) -> float:
 
 
 def with_fraction_of_peak(rows: List[dict], peak_flops: float) -> List[dict]:
-  """The rows with "fraction_of_peak": achieved FLOP/s over `peak_flops`, where FLOPs exist."""
-  return [dict(row, fraction_of_peak=row["flops_per_example"] and
-               row["flops_per_example"] * row["examples_per_s"] / peak_flops) for row in rows]
+  """The rows with "fraction_of_peak": achieved FLOP/s over `peak_flops`, where FLOPs exist;
+  and "reference_fraction_of_peak" where a row has "reference_flops_per_example"."""
+
+  def fractions(row):
+    flops, reference_flops = row["flops_per_example"], row.get("reference_flops_per_example")
+    extra = {} if not reference_flops else {"reference_fraction_of_peak": (
+        reference_flops * row["reference_examples_per_s"] / peak_flops)}
+    return dict(row, fraction_of_peak=flops and flops * row["examples_per_s"] / peak_flops,
+                **extra)
+
+  return [fractions(row) for row in rows]
 
 
 def _cell(value) -> str:
@@ -287,7 +307,13 @@ def format_table(rows: List[dict], peak_flops: float, size: str) -> str:
   lines += ["", textwrap.fill(f"{size} sizes; matmul peak {peak_flops / 1e9:.1f} GFLOP/s "
                              f"(float32, jax {jax.__version__} on "
                              f"{jax.devices()[0].device_kind}). {LEGEND}", 100)]
-  lines += [f"- {row['workload']}: {row['note']}" for row in rows if row.get("note")]
+  for row in rows:
+    notes = [row["note"]] if row.get("note") else []
+    if row.get("reference_fraction_of_peak"):
+      notes.append(f"the reference reaches {row['reference_fraction_of_peak']:.3g} of the matmul "
+                   "peak on the same FLOPs")
+    if notes:
+      lines.append(f"- {row['workload']}: {'; '.join(notes)}")
   over = [row["workload"] for row in rows if row["peak_mib"] > MEMORY_LIMIT_MIB]
   if over:
     lines.append(f"OVER {MEMORY_LIMIT_MIB} MiB peak: {', '.join(over)}")

@@ -2,7 +2,7 @@
 built from (loop, inits, optax step normalisers, projections) for composing new ones.
 """
 
-from soundjax.attacks.auto_pgd import apgd, apgd_checkpoints
+from soundjax.attacks.auto_pgd import ApgdTrace, apgd, apgd_checkpoints
 from soundjax.attacks.carlini_wagner import binary_search_const, carlini_wagner_l2, margin, tanh_box
 from soundjax.attacks.core import (
     best_of,
@@ -26,6 +26,7 @@ from soundjax.attacks.core import (
     with_bounds,
 )
 from soundjax.attacks.deepfool import deepfool
+from soundjax.attacks.ensemble import AutoAttackOutcome, auto_attack, robust_accuracy
 from soundjax.attacks.gradient import bim, fgsm, fgsm_snr, mi_fgsm, pgd
 from soundjax.attacks.lbfgs import lbfgs
 from soundjax.attacks.square_search import square

@@ -8,12 +8,16 @@ second step, and at each checkpoint halve the step (and return to the best point
   2. the step was not halved at the last checkpoint and the best loss has not risen since.
 
 The result is the point of highest loss found (the reference's `best_loss=True` output), so an
-`Attack` needs only a `LossFn`; restarts keep the one of highest loss. The budget is
-`core.budget` (ball, optional SNR floor, box), applied to both of the reference's projections.
+`Attack` needs only a `LossFn`; restarts keep the one of highest loss. Given `is_adversarial`,
+the result is instead the last iterate it accepts, if any (the reference's default output, its
+`x_best_adv`), and restarts keep the first run that found one. The budget is `core.budget`
+(ball, optional SNR floor, box), applied to both of the reference's projections.
+`return_trace=True` also returns the run's losses (`ApgdTrace`): the loss trajectory that the
+gradient-masking diagnostics of `ensemble.auto_attack` read.
 """
 
 import math
-from typing import Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +25,16 @@ import numpy as np
 
 from soundjax import checks
 from soundjax.attacks import core
-from soundjax.types import Attack, Bounds, Init, LossFn
+from soundjax.types import Attack, Bounds, Init, LossFn, Params
+
+
+class ApgdTrace(NamedTuple):
+  """One run (the restart kept): `losses[0]` at the start, `losses[k]` after step `k`
+  (`[num_steps + 1]`); `best_loss`, their maximum; `found`, whether `is_adversarial` accepted an
+  iterate (False without it)."""
+  losses: jax.Array
+  best_loss: jax.Array
+  found: jax.Array
 
 
 def apgd_checkpoints(num_steps: int) -> Tuple[int, ...]:
@@ -78,7 +91,9 @@ def _init_on_sphere(norm: str, eps: float) -> Init:
 def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
          num_restarts: int = 1, rho: float = 0.75, momentum: float = 0.75,
          random_start: bool = True, bounds: Bounds = None, snr_db: Optional[float] = None,
-         unroll: Optional[bool] = None) -> Attack:
+         unroll: Optional[bool] = None,
+         is_adversarial: Optional[Callable[[Params, jax.Array, jax.Array], jax.Array]] = None,
+         return_trace: bool = False) -> Attack:
   """Auto-PGD: steepest ascent with momentum and a step size that halves when progress stalls.
 
   Each step takes `z = P(x_k + eta * dir(grad))` and `x_{k+1} = P(x_k + a (z - x_k) + (1 - a)
@@ -94,8 +109,8 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
     eps: radius of the `norm` ball, >= 0; may be a traced scalar (one compile for a sweep).
     num_steps: number of gradient steps, >= 1 (one more gradient is taken at the start).
     norm: "linf" or "l2".
-    num_restarts: random starts (vmapped over keys split from `key`), >= 1; the highest loss
-      wins.
+    num_restarts: random starts (vmapped over keys split from `key`), >= 1; the first that
+      found an adversarial iterate wins, else the highest loss.
     rho: the share of rising steps at or below which condition 1 halves the step, in [0, 1].
     momentum: the weight `a` of the new step, in [0, 1] (1 is no momentum).
     random_start: start on the sphere of radius eps (the reference); False starts at `x`.
@@ -103,9 +118,13 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
     snr_db: optional floor on the SNR of the perturbation, in dB.
     unroll: as `core.iterative`: True traces the steps straight, False as a `lax.fori_loop`,
       None decides at trace time (straight on CPU up to `core.MAX_UNROLLED_STEPS`).
+    is_adversarial: optional `(params, x_adv, y) -> bool` (e.g. the prediction is not the
+      label), evaluated at every iterate: the last it accepts is the result, if any.
+    return_trace: also return the run's losses (`ApgdTrace`).
 
   Returns:
-    `attack(params, x, y, key) -> x_adv`, the point of highest loss found.
+    `attack(params, x, y, key) -> x_adv`: the last iterate `is_adversarial` accepted, else the
+    point of highest loss found; with `return_trace` the pair `(x_adv, ApgdTrace)`.
 
   Example:
     >>> attack = jax.jit(jax.vmap(apgd(loss_fn, eps=0.01, num_steps=100, bounds=(-1.0, 1.0)),
@@ -116,6 +135,11 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
   checks.integer("num_steps", num_steps)
   checks.fraction("rho", rho)
   checks.fraction("momentum", momentum)
+  checks.integer("num_restarts", num_restarts)
+  if is_adversarial is not None and not callable(is_adversarial):
+    raise TypeError(f"is_adversarial must be a function, got {is_adversarial!r}")
+  accepts = is_adversarial or (lambda params, x, y: False)
+  fooled = lambda params, x, y: jnp.asarray(accepts(params, x, y), bool)
   project = core.budget(norm, eps, bounds, snr_db)
   direction = core.normalize(norm)
   init = _init_on_sphere(norm, eps) if random_start else core.init_zeros()
@@ -126,11 +150,12 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
 
     def body(i, state):
       (delta, previous, grad, last_loss, step, best, best_grad, best_loss, increases,
-       loss_at_check, halved_at_check) = state
+       loss_at_check, halved_at_check, losses, adv, found) = state
       weight = jnp.where(i == 0, 1.0, momentum)
       z = project(delta + step * direction.update(grad, None)[0], x)
       new = project(delta + weight * (z - delta) + (1 - weight) * (delta - previous), x)
       loss, new_grad = value_and_grad(new)
+      hit = fooled(params, x + new, y)
       increases = increases + (loss > last_loss)
       better = loss > best_loss
       best, best_grad, best_loss = (jnp.where(better, a, b) for a, b in
@@ -141,15 +166,17 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
       return (jnp.where(halve, best, new), delta, jnp.where(halve, best_grad, new_grad), loss,
               jnp.where(halve, step / 2, step), best, best_grad, best_loss,
               jnp.where(check, 0, increases), jnp.where(check, best_loss, loss_at_check),
-              jnp.where(check, halve, halved_at_check))
+              jnp.where(check, halve, halved_at_check), losses.at[i + 1].set(loss),
+              jnp.where(hit, new, adv), found | hit)
 
     delta = project(init(x, key), x)
     loss, grad = value_and_grad(delta)
     # The first step's rise is counted against the start's loss (the reference compares it with
     # an unwritten 0 of its buffer). The state starts "halved at the last checkpoint", as the
     # reference's, so that condition 2 cannot fire at the first checkpoint.
+    losses = jnp.zeros(num_steps + 1, loss.dtype).at[0].set(loss)
     state = (delta, delta, grad, loss, 2.0 * jnp.asarray(eps, x.dtype), delta, grad, loss,
-             jnp.int32(0), loss, jnp.bool_(True))
+             jnp.int32(0), loss, jnp.bool_(True), losses, delta, fooled(params, x + delta, y))
     # As `core.iterative`: straight-line steps on CPU, where XLA runs input gradients faster.
     straight = unroll if unroll is not None else (
         jax.default_backend() == "cpu" and num_steps <= core.MAX_UNROLLED_STEPS)
@@ -158,6 +185,15 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
         state = body(i, state)
     else:
       state = jax.lax.fori_loop(0, num_steps, body, state)
-    return x + state[5]
+    best, best_loss, losses, adv, found = (state[k] for k in (5, 7, 11, 12, 13))
+    return x + jnp.where(found, adv, best), ApgdTrace(losses, best_loss, found)
 
-  return core.best_of(attack, loss_fn, num_restarts=num_restarts)
+  def restarted(params, x, y, key):
+    runs = jax.vmap(attack, in_axes=(None, None, None, 0))(
+        params, x, y, jax.random.split(key, num_restarts))
+    # argmax takes the first of equal scores: the first run that found an adversarial iterate.
+    keep = jnp.argmax(jnp.where(runs[1].found, jnp.inf, runs[1].best_loss))
+    return jax.tree.map(lambda a: a[keep], runs)
+
+  run = attack if num_restarts == 1 else restarted
+  return run if return_trace else lambda *args: run(*args)[0]

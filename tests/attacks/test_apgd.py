@@ -35,9 +35,11 @@ def quadratic_loss(params, x, y):
   return -jnp.sum(params * (x - jnp.asarray(CENTRE, x.dtype)) ** 2)
 
 
-def reference_apgd(x, eps, n, *, norm, box=None, rho=0.75):
-  """The reference's loop on `quadratic_loss`: the best point and, per checkpoint, (step count,
-  condition 1, condition 2). The first rise is counted against the start's loss."""
+def reference_apgd(x, eps, n, *, norm, box=None, rho=0.75, adversarial=lambda v: False):
+  """The reference's loop on `quadratic_loss`: the best point; per checkpoint, (step count,
+  condition 1, condition 2); the losses at the start and after each step; and its `x_best_adv`,
+  the last iterate `adversarial` accepts (the start if none). The first rise is counted against
+  the start's loss."""
   f = lambda v: -np.sum(WEIGHTS * (v - CENTRE) ** 2)
   grad_f = lambda v: -2 * WEIGHTS * (v - CENTRE)
 
@@ -56,12 +58,15 @@ def reference_apgd(x, eps, n, *, norm, box=None, rho=0.75):
   x_best, grad_best, loss_best = x_adv, grad, loss_start
   step, x_old, counter, loss_steps = 2 * eps, x_adv, 0, np.zeros(n)
   loss_best_last_check, reduced_last_check, log = loss_best, True, []
+  x_best_adv = x_adv
   for i in range(n):
     grad2, x_old = x_adv - x_old, x_adv
     a = 0.75 if i > 0 else 1.0
     x_adv_1 = project(x_adv + step * unit(grad))
     x_adv = project(x_adv + (x_adv_1 - x_adv) * a + grad2 * (1 - a))
     loss_steps[i], grad = f(x_adv), grad_f(x_adv)
+    if adversarial(x_adv):
+      x_best_adv = x_adv
     if loss_steps[i] > loss_best:
       x_best, grad_best, loss_best = x_adv, grad, loss_steps[i]
     counter += 1
@@ -77,7 +82,7 @@ def reference_apgd(x, eps, n, *, norm, box=None, rho=0.75):
         step /= 2.0
         x_adv, grad = x_best, grad_best
       k, counter = max(k - shrink, shortest), 0
-  return x_best, log
+  return x_best, log, np.concatenate([[loss_start], loss_steps]), x_best_adv
 
 
 def test_checkpoints_follow_the_published_schedule():
@@ -98,7 +103,7 @@ def test_checkpoints_follow_the_published_schedule():
 ])
 def test_trajectory_and_step_halving_match_the_reference(norm, num_steps, box, alone):
   x = np.zeros(2)
-  expected, log = reference_apgd(x, 1.0, num_steps, norm=norm, box=box)
+  expected, log, _, _ = reference_apgd(x, 1.0, num_steps, norm=norm, box=box)
   attack = jax.jit(attacks.apgd(quadratic_loss, eps=1.0, num_steps=num_steps, norm=norm,
                                 random_start=False, bounds=box, unroll=False))
   x_adv = attack(jnp.asarray(WEIGHTS, jnp.float32), jnp.zeros(2), jnp.int32(0),
@@ -108,6 +113,47 @@ def test_trajectory_and_step_halving_match_the_reference(norm, num_steps, box, a
   assert any(c1 for _, c1, _ in log)
   assert any(c2 and not c1 for _, c1, c2 in log) == alone
   assert [point for point, _, _ in log] == list(apgd_checkpoints(num_steps))
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_trace_and_adversarial_iterate_match_the_reference(norm):
+  # The toy's iterates cross x[1] = -0.3 back and forth: the last one below it is kept.
+  adversarial = lambda v: v[1] < -0.3
+  x, weights, y, key = np.zeros(2), jnp.asarray(WEIGHTS, jnp.float32), jnp.int32(0), None
+  best, _, losses, best_adv = reference_apgd(x, 1.0, 20, norm=norm, adversarial=adversarial)
+  assert adversarial(best_adv) and not np.allclose(best_adv, best)
+  make = functools.partial(attacks.apgd, quadratic_loss, eps=1.0, num_steps=20, norm=norm,
+                           random_start=False, unroll=False)
+  x_adv, trace = jax.jit(make(return_trace=True))(weights, jnp.zeros(2), y, key)
+  np.testing.assert_allclose(x_adv, best, rtol=0, atol=2e-7)
+  np.testing.assert_allclose(trace.losses, losses, rtol=1e-5, atol=1e-6)
+  assert trace.best_loss == np.max(trace.losses) and not trace.found
+  found = jax.jit(make(is_adversarial=lambda params, v, y: adversarial(v)))
+  np.testing.assert_allclose(found(weights, jnp.zeros(2), y, key), best_adv, rtol=0, atol=2e-7)
+
+
+def test_restarts_keep_the_first_run_that_found_an_adversarial_iterate():
+  # As the reference's restarts: the first run that found an adversarial iterate wins; where
+  # none did, the highest loss.
+  accept = lambda params, v, y: v[1] > 0.0  # away from the maximum at x[1] = -0.6
+  weights, x = jnp.asarray(WEIGHTS, jnp.float32), jnp.zeros((8, 2))
+  y, keys = jnp.zeros(8, jnp.int32), jax.random.split(jax.random.PRNGKey(1), 8)
+  make = functools.partial(attacks.apgd, quadratic_loss, eps=0.6, num_steps=3, unroll=False,
+                           is_adversarial=accept, return_trace=True)
+  x_adv, trace = batched(make(num_restarts=3))(weights, x, y, keys)
+  runs = [batched(make())(weights, x, y, jax.vmap(lambda k: jax.random.split(k, 3)[r])(keys))
+          for r in range(3)]
+  highest_loss_differs = False
+  for i in range(len(x)):
+    found = [r for r, (_, t) in enumerate(runs) if t.found[i]]
+    highest = int(np.argmax([t.best_loss[i] for _, t in runs]))
+    keep = found[0] if found else highest
+    np.testing.assert_array_equal(x_adv[i], runs[keep][0][i])
+    assert trace.found[i] == bool(found)
+    highest_loss_differs |= keep != highest
+  # Every case occurs: no run found one, a later run did, the highest loss is not kept.
+  assert 0 < np.sum(trace.found) < len(x) and highest_loss_differs
+  assert any(not runs[0][1].found[i] and trace.found[i] for i in range(len(x)))
 
 
 def test_straight_and_looped_steps_agree():

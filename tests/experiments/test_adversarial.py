@@ -7,6 +7,7 @@ single model or no model at all, so that compile time stays small.
 
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -124,6 +125,35 @@ def test_rerun_restores_models_without_training(five_model_run, tmp_path):
       assert again["attacks"]["vgg"]["fgsm"][key] == pytest.approx(value), key
 
 
+def test_auto_attack_adds_the_ensemble_and_its_diagnostics_to_the_robustness_table(
+    five_model_run, tmp_path):
+  config, workdir, first = five_model_run
+  config = config.copy_and_resolve_references()
+  config.models = {"vgg": config.models.vgg}
+  config.attacks = {"fgsm": config.attacks.fgsm}
+  # At the curve's 10 dB SNR floor, inside a Linf ball of 0.05; tiny settings.
+  config.auto_attack = {"enabled": True, "norm": "linf", "kwargs": dict(
+      eps=0.05, num_steps=2, num_target_classes=1, num_queries=5, unroll=False)}
+  shutil.copytree(os.path.join(workdir, "models", "vgg"),
+                  os.path.join(tmp_path, "models", "vgg"))  # restored, not trained again
+  results = adversarial.run(config, str(tmp_path))
+  ensemble = results["robustness"]["auto_attack"]
+  assert ensemble["components"] == list(attacks.ensemble.COMPONENTS)
+  (figures,) = ensemble["figures"]["vgg"]  # one level
+  # Its clean accuracy is the one the victims table computes from the clean probabilities.
+  assert figures["clean"] == pytest.approx(first["models"]["vgg"]["clean_accuracy"])
+  chain = [figures["clean"]] + [figures[name] for name in ensemble["components"]]
+  assert chain == sorted(chain, reverse=True) and figures["robust"] == chain[-1]
+  for key in ("grad_zero_share", "grad_nonfinite_share", "no_gain_share", "square_only"):
+    assert _in_unit_interval(figures[key]), key
+  assert figures["grad_nonfinite_share"] == 0
+  assert figures["loss_gain"] is None or figures["loss_gain"] >= 0
+  table = open(os.path.join(tmp_path, "results.md")).read()
+  assert "AutoAttack robust accuracy" in table and "| vgg | 10 |" in table
+  with open(os.path.join(tmp_path, "results.json")) as file:
+    assert json.load(file)["robustness"]["auto_attack"]["figures"] == ensemble["figures"]
+
+
 @pytest.mark.parametrize("variant", ["", "quick", "fsd_kaggle2018"])
 def test_config_variants_are_valid(variant):
   config = adversarial_config.get_config(variant)
@@ -150,6 +180,11 @@ def test_config_variants_are_valid(variant):
     (lambda c: c.frontend.update(sample_rate=8000), "config.frontend.sample_rate"),
     (lambda c: c.clips.update(per_class=0), "config.clips.per_class"),
     (lambda c: c.update(loss="sigmoid_binary_cross_entropy"), "config.loss"),
+    (lambda c: c.auto_attack.update(enabled=True, norm="l1"), "config.auto_attack"),
+    (lambda c: (c.auto_attack.update(enabled=True), c.robustness.update(param="step_size")),
+     "config.robustness.param"),
+    (lambda c: (c.auto_attack.update(enabled=True), c.auto_attack.kwargs.update(num_steps=0)),
+     "config.auto_attack"),
 ])
 def test_config_errors_name_the_field(edit, field):
   config = adversarial_config.get_config("")

@@ -17,12 +17,13 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from soundjax import data
+from soundjax import attacks, data
 from soundjax.experiments.adversarial import report as adversarial_report
 from soundjax.experiments.adversarial import setup
 from soundjax.experiments.adversarial.evaluate import (
   TRANSFER_RULE,
   attack_victim,
+  auto_attack_curve,
   mean,
   robustness_curve,
   train_victim,
@@ -52,8 +53,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   victims = [train_victim(config, name, workdir, builder, x) for name in config.models]
 
   root = jax.random.key(config.seed)
-  per_model, adversarial, curves = {}, {}, {}
-  total = len(victims) * (len(config.attacks) + len(config.robustness.levels))
+  per_model, adversarial, curves, ensemble = {}, {}, {}, {}
+  levels = len(config.robustness.levels)
+  total = len(victims) * (len(config.attacks) + levels * (1 + config.auto_attack.enabled))
   with tqdm.tqdm(total=total, desc="attack") as progress:
     for index, victim in enumerate(victims):
       key = jax.random.fold_in(root, index)
@@ -62,6 +64,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
       curves[victim.name] = robustness_curve(config, victim, x, y,
                                              jax.random.fold_in(key, len(config.attacks)),
                                              progress)
+      if config.auto_attack.enabled:
+        ensemble[victim.name] = auto_attack_curve(
+            config, victim, x, y, jax.random.fold_in(key, len(config.attacks) + 1), progress)
   results = {
       "dataset": config.data.name,
       "class_names": class_names,
@@ -80,6 +85,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
                    "models": [v.name for v in victims],
                    "matrix": transfer_matrix(victims, adversarial, y)},
   }
+  if config.auto_attack.enabled:
+    results["robustness"]["auto_attack"] = {
+        "norm": config.auto_attack.norm,
+        "components": list(attacks.ensemble.COMPONENTS),
+        "kwargs": config.auto_attack.kwargs.to_dict(), "figures": ensemble}
   results["wall_seconds"] = time.perf_counter() - start
   adversarial_report.write(workdir, config, results, x, adversarial)
   return results

@@ -14,12 +14,16 @@ Conventions of `results.json` (all rates are fractions in [0, 1], null where und
   `p_target_after`: mean probability of the target (targeted attacks only).
 - `nonfinite_examples`: adversarial examples with a NaN or infinity, counted as failed attacks
   (the clean clip is scored in their place); nonzero means a numerical problem to look into.
+- `robustness.auto_attack` (with `config.auto_attack.enabled`): per model and level of the
+  curve, `attacks.robust_accuracy` of the ensemble on all attacked clips: `robust`, `clean`,
+  the robust accuracy after each component, and the diagnostics `grad_zero_share`,
+  `grad_nonfinite_share`, `loss_gain`, `no_gain_share`, `square_only`.
 """
 
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +31,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from soundjax import training
+from soundjax import attacks, training
 from soundjax.experiments.adversarial import setup
 from soundjax.metrics import classification, perturbation
 from soundjax.parallel import chunked
@@ -155,13 +159,34 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
 TRACED_PARAMS = ("eps", "snr_db")
 
 
-def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
-                     y: np.ndarray, key: jax.Array, progress: tqdm.tqdm) -> List[float]:
-  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param.
+def _over_levels(config: ml_collections.ConfigDict, victim: Victim, make: Callable,
+                 x: np.ndarray, y: np.ndarray, key: jax.Array, progress: tqdm.tqdm,
+                 label: str) -> Iterator[Any]:
+  """The outputs of `make(value)` (a per-example attack) on every clip at each level of
+  `config.robustness.levels`, one key per clip and level.
 
   A budget (`TRACED_PARAMS`) is an argument of one compiled attack; any other param (a number of
   steps, say) builds and compiles the attack at each level.
   """
+  curve, variables = config.robustness, victim.result.state.variables
+  traced = curve.param in TRACED_PARAMS
+  batched = jax.jit(lambda variables, value, *args: jax.vmap(
+      make(value), in_axes=(None, 0, 0, 0))(variables, *args))
+  for index, value in enumerate(curve.levels):
+    progress.set_postfix_str(f"{victim.name} {label} {curve.param}={value}")
+    keys = jax.random.split(jax.random.fold_in(key, index), len(x))
+    if traced:
+      apply = chunked(batched, config.attack_batch_size, variables, jnp.float32(value))
+    else:
+      apply = chunked(jax.jit(jax.vmap(make(value), in_axes=(None, 0, 0, 0))),
+                      config.attack_batch_size, variables)
+    yield apply(x, y, keys)
+    progress.update()
+
+
+def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
+                     y: np.ndarray, key: jax.Array, progress: tqdm.tqdm) -> List[float]:
+  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param."""
   curve, task = config.robustness, victim.result.task
   spec = config.attacks[curve.attack]
 
@@ -169,23 +194,30 @@ def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.nd
     return setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
                               **{curve.param: value})
 
-  traced = curve.param in TRACED_PARAMS
-  batched = jax.jit(lambda variables, value, *args: jax.vmap(
-      attack_at(value), in_axes=(None, 0, 0, 0))(variables, *args))
   accuracy = []
-  for index, value in enumerate(curve.levels):
-    progress.set_postfix_str(f"{victim.name} {curve.param}={value}")
-    level_key = jax.random.fold_in(key, index)
+  for x_adv in _over_levels(config, victim, attack_at, x, y, key, progress, curve.attack):
     # A non-finite example is scored as its clean clip, as in the attack table.
-    if traced:
-      x_adv, _ = finite_or_clean(chunked(batched, config.attack_batch_size,
-                                         victim.result.state.variables, jnp.float32(value))(
-          x, y, jax.random.split(level_key, len(x))), x)
-    else:
-      x_adv, _ = victim.attack(attack_at(value), x, y, level_key, config.attack_batch_size)
+    x_adv, _ = finite_or_clean(x_adv, x)
     accuracy.append(mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
-    progress.update()
   return accuracy
+
+
+def auto_attack_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
+                      y: np.ndarray, key: jax.Array,
+                      progress: tqdm.tqdm) -> List[Dict[str, Optional[float]]]:
+  """The AutoAttack ensemble (`config.auto_attack`) at each level of the robustness curve:
+  `attacks.robust_accuracy`'s figures (robust accuracy, per component, and the gradient-masking
+  diagnostics) per level, null where undefined."""
+  curve, spec, task = config.robustness, config.auto_attack, victim.result.task
+
+  def ensemble_at(value):
+    return setup.build_auto_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
+                                   **{curve.param: value})
+
+  return [{name: float(value) if np.isfinite(value) else None
+           for name, value in attacks.robust_accuracy(outcome).items()}
+          for outcome in _over_levels(config, victim, ensemble_at, x, y, key, progress,
+                                      "auto_attack")]
 
 
 def transfer_matrix(victims: List[Victim], adversarial: Dict[str, np.ndarray],

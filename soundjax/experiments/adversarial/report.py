@@ -32,6 +32,36 @@ def _cell(value: Optional[float]) -> Any:
   return "n/a" if value is None else float(value)
 
 
+# `attacks.robust_accuracy` key -> Markdown column: the gradient-masking diagnostics.
+MASKING_COLUMNS = (
+    ("grad_zero_share", "zero gradient"),
+    ("grad_nonfinite_share", "non-finite gradient"),
+    ("loss_gain", "APGD-CE loss gain"),
+    ("no_gain_share", "no loss gain"),
+    ("square_only", "broken by Square only"),
+)
+
+
+def _auto_attack_table(curve: Dict[str, Any]) -> list:
+  """The ensemble's robust accuracy per model and level, next to the curve attack's accuracy,
+  with the accuracy after each component and the masking diagnostics."""
+  ensemble, param = curve["auto_attack"], curve["param"]
+  components = ensemble["components"]
+  header = (["model", param, f"{curve['attack']} accuracy", "AutoAttack robust accuracy"]
+            + [f"after {name}" for name in components] + [c for _, c in MASKING_COLUMNS])
+  rows = [[model, f"{value:g}", _cell(curve["accuracy"][model][i]), _cell(figures["robust"])]
+          + [_cell(figures[name]) for name in components]
+          + [_cell(figures.get(key)) for key, _ in MASKING_COLUMNS]
+          for model, per_level in ensemble["figures"].items()
+          for i, (value, figures) in enumerate(zip(curve["levels"], per_level))]
+  return [f"### AutoAttack ({ensemble['norm']}: {', '.join(components)}) and gradient masking",
+          "",
+          "Robust accuracy on all attacked clips. Signs of masked gradients: input gradients "
+          "that are zero or non-finite, an APGD-CE loss that never rises, and clips that only "
+          "the gradient-free Square breaks.", "",
+          report.markdown_table(header, rows)]
+
+
 def markdown(results: Dict[str, Any]) -> str:
   """The Markdown report: models, model x attack, robustness and transfer tables, figures."""
   models = list(results["models"])
@@ -71,6 +101,8 @@ def markdown(results: Dict[str, Any]) -> str:
                 [[model] + [_cell(a) for a in accuracy]
                  for model, accuracy in curve["accuracy"].items()]),
             "", "![robustness](robustness.png)"]
+  if "auto_attack" in curve:
+    lines += ["", *_auto_attack_table(curve)]
   transfer = results["transfer"]
   lines += ["", f"## Transfer of {transfer['attack']} (rows: crafted on; columns: scored on)", "",
             transfer["rule"], "",

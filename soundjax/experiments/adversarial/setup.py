@@ -1,5 +1,5 @@
-"""The adversarial experiment's config: its checks, per-victim training configs, attacks by name,
-and the clips and targets it attacks.
+"""The adversarial experiment's config: its checks, per-victim training configs, attacks by name
+(and the AutoAttack ensemble), and the clips and targets it attacks.
 """
 
 import inspect
@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from soundjax import attacks, data, models
+from soundjax import attacks, data, losses, models
 from soundjax.checks import ConfigError, require, require_choice
 from soundjax.training import checks as training_checks
 from soundjax.types import LogitsFn, LossFn
@@ -74,6 +74,26 @@ def build_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: 
   return factory(logits_fn, **kwargs)
 
 
+def build_auto_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: LossFn,
+                      bounds: Sequence[float], **overrides: Any):
+  """`attacks.auto_attack` as `config.auto_attack` sets it, APGD-CE on the victim's `loss_fn`.
+
+  Args:
+    spec: `norm` and `kwargs` of `attacks.auto_attack`.
+    logits_fn: per-example logits (Square's queries; the targeted DLR loss of APGD-T).
+    loss_fn: per-example cross-entropy (APGD-CE and the gradient diagnostics).
+    bounds: `(lo, hi)` of every component.
+    **overrides: keyword arguments replacing those of `spec.kwargs` (the curve's budget).
+
+  Returns:
+    `ensemble(params, x, y, key) -> attacks.AutoAttackOutcome`.
+  """
+  kwargs = {**_as_dict(spec.get("kwargs")), **overrides}
+  return attacks.auto_attack(logits_fn, ce_loss=loss_fn,
+                             dlr_targeted_loss=losses.dlr_targeted_loss(logits_fn),
+                             norm=spec.norm, bounds=tuple(bounds), **kwargs)
+
+
 def _unused(*args):
   raise AssertionError("factories must not call the model while they are built")
 
@@ -109,6 +129,20 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
   require(len(curve.levels) > 0, "robustness.levels", "must hold at least one value.")
   for value in curve.levels:
     _check_builds(spec, f"attacks.{curve.attack}", config.bounds, **{curve.param: value})
+
+
+def _check_auto_attack(config: ml_collections.ConfigDict) -> None:
+  spec, curve = config.auto_attack, config.robustness
+  if not spec.enabled:
+    return
+  require(curve.param in inspect.signature(attacks.auto_attack).parameters, "robustness.param",
+          f"is {curve.param!r}, which attacks.auto_attack does not take (config.auto_attack "
+          "runs at each level of the curve).")
+  for value in curve.levels:
+    try:
+      build_auto_attack(spec, _unused, _unused, config.bounds, **{curve.param: value})
+    except (TypeError, ValueError) as error:
+      raise ConfigError(f"config.auto_attack: {error}") from error
 
 
 def _victims() -> list:
@@ -162,6 +196,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   require(config.num_examples >= 0, "num_examples",
           f"must be non-negative, got {config.num_examples}.")
   _check_attacks(config)
+  _check_auto_attack(config)
 
 
 def resolve_targets(targets: Sequence[Any], class_names: Sequence[str]) -> Tuple[int, ...]:
