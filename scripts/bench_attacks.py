@@ -42,9 +42,17 @@ ratio (x1.0-1.4 on 2 cores here; accelerators are where batching pays). What mat
 is keeping the attack loop out of the compiled program: `attacks.iterative` traces up to 20 steps
 straight, as a `lax.fori_loop` made PGD-10 about 5x slower here.
 
-Against torchattacks the ceiling is the matmul peak: each attack row gives its fraction of the
-peak and its note torchattacks' fraction on the same FLOPs (XLA's count of the same attack), so
-JAX cannot beat torch by more than the inverse of torch's fraction.
+Against torchattacks the ceiling is set by how fast XLA:CPU runs the convolutions: each attack
+row gives its fraction of the matmul peak and its note torchattacks' fraction on the same FLOPs
+(XLA's count of the same attack). The `cnn/fgsm` group adds the attack's convolutions as bare
+im2col matrix products (`gemm_ceiling`): what any formulation of them could reach if patch
+gathers and scatters cost nothing. Measured on 2 cores (jax 0.10.2, torch 2.13 with oneDNN):
+XLA's convolutions run the attacks at 0.19-0.29 of the peak, torchattacks at 0.12-0.18 on the
+VGG (its max-pool and BatchNorm backward are slow) and 0.31 on the CNN, the bare products at 0.77.
+An explicit im2col convolution (strided slices, concatenation, one product) ran the CNN's FGSM
+1.12x the native one, not the 2.5x it would need: its gathers and scatters are the cost. XLA's
+CPU flags `xla_cpu_use_onednn`, `xla_cpu_use_xnnpack` and XNNPACK graph fusion changed the CNN's
+rates by less than the run-to-run noise.
 
 Run: `.venv/bin/python scripts/bench_attacks.py [--torch-python=/tmp/torchvenv/bin/python]`
 or `TORCH_PYTHON=... python scripts/bench.py --only attacks`.
@@ -378,6 +386,29 @@ def groups(size: str, args) -> dict:
     return benchlib.batching_ceiling(f"attacks/{path}", loss_fn, variables, x, y,
                                      sizes=GRADIENT_BATCHES[size], repeats=repeats)
 
+  def gemm_ceiling(batch: int):
+    """The CNN's FGSM as nothing but matrix products: per convolution, the forward and the
+    input-gradient products of its im2col form ([b * h' * w', 9 c] x [9 c, c'] and its transpose
+    product), without the patch gathers, scatters, ReLUs and pooling around them. Its FLOPs are
+    the attack's convolution FLOPs; its rate bounds any attack of XLA's convolutions (which are
+    such products, or slower) from above, so its ratio to torchattacks is the ceiling of the
+    attack's ratio on this machine."""
+    rng, shapes = np.random.default_rng(0), []
+    height, width, channels = FRAMES[size], N_MELS, 1
+    for features in CHANNELS["cnn"]:
+      height, width = (height + 1) // 2, (width + 1) // 2
+      shapes.append((batch * height * width, 9 * channels, features))
+      channels = features
+    operands = [(rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32),
+                 rng.standard_normal((m, n), np.float32)) for m, k, n in shapes]
+
+    def products(operands):  # one scalar per product keeps every product alive
+      return sum(jnp.sum(patches @ kernel) + jnp.sum(upstream @ kernel.T)
+                 for patches, kernel, upstream in operands)
+
+    return benchlib.Workload(f"attacks/cnn/fgsm im2col GEMMs only b{batch} (ceiling)",
+                             jax.jit(products), (operands,), batch)
+
   def attack(prefix: str, name: str) -> list:
     loss_fn, variables, x, y, keys = setup(prefix)
     kwargs = attack_settings(TARGETS[prefix][1])[name]
@@ -390,6 +421,8 @@ def groups(size: str, args) -> dict:
                                    jax.jit(jax.vmap(attack_fn, in_axes=(None, 0, 0, 0))),
                                    (variables, x, y, keys), batch, check=check,
                                    reference_same_flops=True)]
+    if prefix == "cnn" and name == "fgsm":
+      workloads.append(gemm_ceiling(batch))
     if loop_examples and prefix in PATHS:
       one = jax.jit(attack_fn)
       head = (x[:loop_examples], y[:loop_examples], keys[:loop_examples])

@@ -29,7 +29,6 @@ noted; the PSDS values are compared the same way.
 """
 
 import functools
-import inspect
 import sys
 import warnings
 
@@ -39,6 +38,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import psds_eval_compat
 from scipy import ndimage
 
 from configs import sed_attention
@@ -57,9 +57,6 @@ THRESHOLDS = np.arange(1 / 100, 1, 1 / 50)  # DCASE task 4's 50: 0.01, 0.03, ...
 PSDS_EVAL_CLIPS = {"tiny": 5, "default": 20, "full": 100}
 EVENT_SETTINGS = dict(t_collar=0.25, evaluate_onset=True, evaluate_offset=False)
 SEGMENT_SETTINGS = dict(time_resolution=1.0)
-# psds_eval 0.5.3 predates pandas 3 and numpy 2.4; the equivalents tests/metrics/test_psds.py uses.
-_PSDS_EVAL_FIXES = {"fillna(method='ffill')": "ffill()",
-                    "int(np.argwhere(_x == max_x))": "int(np.argwhere(_x == max_x)[0, 0])"}
 
 
 def _reference_events(rng: np.random.Generator) -> list:
@@ -163,15 +160,9 @@ def _figures(ours: dict, difference: float) -> str:
 def _psds_eval_class():
   """psds_eval's PSDSEval with the pandas and numpy fixes, or None where it is not importable."""
   try:
-    import psds_eval.psds as module  # pylint: disable=g-import-not-at-top
+    return psds_eval_compat.load()
   except ImportError:
     return None
-  source = inspect.getsource(module)
-  for old, new in _PSDS_EVAL_FIXES.items():
-    source = source.replace(old, new)
-  namespace = {"__name__": "psds_eval_compatible"}
-  exec(compile(source, module.__file__, "exec"), namespace)  # noqa: S102 (the reference's code)
-  return namespace["PSDSEval"], namespace["pd"]
 
 
 def _psds_eval_score(psds_eval, reference: dict, operating_points: list,

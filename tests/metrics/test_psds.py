@@ -1,35 +1,29 @@
 """PSDS against psds_eval 0.5.3 (a test-only reference), closed forms and edge cases."""
 
-import inspect
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from soundjax.metrics import sed
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import psds_eval_compat  # noqa: E402  pylint: disable=g-import-not-at-top
+
 LABELS = ["a", "b", "c"]  # Sorted, as psds_eval orders its classes.
 SCENARIOS = {"psds1": sed.PSDS1, "psds2": sed.PSDS2,
              "no_std_penalty": sed.Scenario(0.5, 0.5, 0.3, 1.0, 0.0, None),
              "custom": sed.Scenario(0.3, 0.8, 0.1, 0.2, 2.0, 30.0)}
-# psds_eval 0.5.3 predates pandas 3 and numpy 2.4, where `fillna(method=...)` and `int()` of a
-# one-element array raise. A copy of its source gets their equivalents. Unpatched, on pandas
-# 1.5.3 and numpy 1.26, it gave the same figures bit for bit on 136 random cases here.
-_FIXES = {"fillna(method='ffill')": "ffill()",
-          "int(np.argwhere(_x == max_x))": "int(np.argwhere(_x == max_x)[0, 0])"}
 
 
 @pytest.fixture(scope="module")
 def psds_eval():
   """(PSDSEval, pandas), or the test skips."""
-  module = pytest.importorskip(
+  pytest.importorskip(
       "psds_eval.psds", reason="psds_eval is a test dependency: pip install psds_eval==0.5.3")
-  source = inspect.getsource(module)
-  for old, new in _FIXES.items():
-    source = source.replace(old, new)
-  namespace = {"__name__": "psds_eval_compatible"}
-  exec(compile(source, module.__file__, "exec"), namespace)  # noqa: S102 (the reference's code)
-  return namespace["PSDSEval"], namespace["pd"]
+  return psds_eval_compat.load()
 
 
 def _reference_psds(psds_eval, reference, durations, operating_points, scenario, labels=LABELS,
