@@ -1,15 +1,17 @@
-"""Parity of `attacks.auto_attack` with torchattacks (APGD, APGDT, Square, AutoAttack) on the same
-weights, inputs and eps: robust accuracies over a few seeds of each side.
+"""Parity of `attacks.auto_attack` with torchattacks' APGD, APGDT, FAB, Square and AutoAttack.
+
+The same weights, inputs and eps on both sides: robust accuracies over a few seeds of each.
 
 The victim is a small MLP on 8 x 8 single-channel "images" in [0, 1] (torchattacks'
 convention; its Square needs [N, C, H, W], and square images for L2), 10 classes, random
 weights, labels its clean predictions with a tenth flipped. The RNGs differ, so the figures are
 compared as distributions (mean and spread over seeds), not bits. soundjax runs its ensemble
-(APGD-CE, APGD-T, Square; no FAB-T); the torch side runs each torchattacks component alone with
-the same settings (the cumulative robust accuracy after each is the share that no component up
-to it broke, as AutoAttack's order gives) and `torchattacks.AutoAttack(version="standard")` as
-published, which adds FAB-T and runs its APGDs with torchattacks' default of 10 steps (the
-reference uses 100).
+(APGD-CE, APGD-T, FAB-T, Square); the torch side runs each torchattacks component alone with
+the same settings (FAB-T is `torchattacks.FAB(multi_targeted=True)`, the reference's
+`alpha_max`, `eta`, `beta`, 1 restart, `--steps` steps; the cumulative robust accuracy after each
+is the share that no component up to it broke, as AutoAttack's order gives) and
+`torchattacks.AutoAttack(version="standard")` as published, which runs its APGDs and FAB-T with
+torchattacks' default of 10 steps (the reference uses 100).
 
 Run: `.venv/bin/python scripts/parity_auto_attack.py --torch-python=/tmp/torchvenv/bin/python`
 (torch and torchattacks in that interpreter; neither is a dependency of soundjax).
@@ -25,7 +27,7 @@ import tempfile
 import numpy as np
 
 SHAPE, HIDDEN, CLASSES = (8, 8), 64, 10
-COMPONENTS = ("apgd-ce", "apgd-t", "square")
+COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 
 def problem(num: int, seed: int = 0):
@@ -94,6 +96,9 @@ def torch_side(path: str) -> None:
                                      loss="ce", seed=seed),
         "apgd-t": torchattacks.APGDT(model, norm=norm, eps=args["eps"], steps=args["steps"],
                                      n_classes=CLASSES, seed=seed),
+        "fab-t": torchattacks.FAB(model, norm=norm, eps=args["eps"], steps=args["steps"],
+                                  n_restarts=1, alpha_max=0.1, eta=1.05, beta=0.9, seed=seed,
+                                  multi_targeted=True, n_classes=CLASSES),
         "square": torchattacks.Square(model, norm=norm, eps=args["eps"],
                                       n_queries=args["queries"], seed=seed),
     }
@@ -136,13 +141,13 @@ def main() -> None:
     theirs = json.loads(subprocess.run(
         [args.torch_python, os.path.abspath(__file__), "--torch-side", path], check=True,
         capture_output=True, text=True).stdout.splitlines()[-1])  # after any of its prints
-  print(f"{args.num} examples, {args.norm} eps {args.eps}, {args.steps} APGD steps, "
+  print(f"{args.num} examples, {args.norm} eps {args.eps}, {args.steps} APGD and FAB-T steps, "
         f"{args.queries} Square queries, {args.seeds} seeds (mean ± std)")
   print("| robust accuracy after | soundjax | torchattacks |\n| --- | --- | --- |")
   for name in ("clean",) + COMPONENTS:
     print(f"| {name} | {_spread([f[name] for f in ours])} | "
           f"{_spread([f[name] for f in theirs])} |")
-  print(f"| AutoAttack as published (torchattacks: + FAB-T, 10-step APGD) | | "
+  print(f"| AutoAttack as published (torchattacks: 10-step APGD and FAB-T) | | "
         f"{_spread([f['autoattack_published'] for f in theirs])} |")
   print("soundjax diagnostics (seed 0): " + ", ".join(
       f"{k} {ours[0][k]:.3f}" for k in ("grad_zero_share", "grad_nonfinite_share", "loss_gain",

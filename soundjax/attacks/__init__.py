@@ -27,6 +27,7 @@ from soundjax.attacks.core import (
 )
 from soundjax.attacks.deepfool import deepfool
 from soundjax.attacks.ensemble import AutoAttackOutcome, auto_attack, robust_accuracy
+from soundjax.attacks.fab import fab_targeted
 from soundjax.attacks.gradient import bim, fgsm, fgsm_snr, mi_fgsm, pgd
 from soundjax.attacks.lbfgs import lbfgs
 from soundjax.attacks.square_search import square

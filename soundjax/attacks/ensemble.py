@@ -7,22 +7,22 @@ on the examples still classified correctly, and keeps the first adversarial exam
 each example runs the same sequence inside one traced function: a later component (or restart,
 or target class) is a trip of a `lax.while_loop` that runs only while the example is unbroken.
 Under `jax.vmap` the loop runs while any example of the batch is unbroken (the others' state is
-kept by a select), so a batch broken by APGD-CE skips APGD-T and Square altogether, no shape
-depends on the data (one compile per shape), and an example's result does not depend on its
-batch. The price: in a batch with one survivor, every example pays that survivor's compute.
+kept by a select), so a batch broken by APGD-CE skips APGD-T, FAB-T and Square altogether, no
+shape depends on the data (one compile per shape), and an example's result does not depend on
+its batch. The price: in a batch with one survivor, every example pays that survivor's compute.
 
 As in the reference, an APGD run succeeds when any of its iterates is misclassified (its
-`x_best_adv`, `apgd(is_adversarial=...)`), and success is judged again on the point returned.
-A point with a NaN or infinity never counts as adversarial.
+`x_best_adv`, `apgd(is_adversarial=...)`), a FAB-T run when it found a misclassified point inside
+the budget (`fab_targeted`), and success is judged again on the point returned. A point with a
+NaN or infinity never counts as adversarial.
 
 Deviations from the reference:
-- FAB-T is left out: its step projects onto a linearised boundary intersected with the box
-  (the reference's sort-based `projection_linf`/`projection_l2`), a component of its own to
-  build and test against the reference; in the AutoAttack paper it rarely breaks an example
-  that APGD-T leaves.
-- Targets are the `min(num_target_classes, classes - 1)` classes ranked after the top one (the
-  reference warns with fewer than 10 classes); inputs are clipped to `bounds` (the reference
-  clamps to [0, 1]); each component and run has its own key (`auto_attack`).
+- Targets are the `min(num_target_classes, classes - 1)` classes ranked after the top one, for
+  APGD-T and FAB-T alike (the reference warns with fewer than 10 classes); inputs are clipped to
+  `bounds` (the reference clamps to [0, 1]); each component and run has its own key
+  (`auto_attack`).
+- One `num_steps` and one `num_restarts` serve APGD and FAB-T: the reference's standard version
+  sets both to 100 steps and 1 restart (its `plus` version, 5 restarts each).
 """
 
 from typing import Dict, NamedTuple, Optional
@@ -33,12 +33,13 @@ import jax.numpy as jnp
 from soundjax import checks
 from soundjax.attacks import core
 from soundjax.attacks.auto_pgd import apgd
+from soundjax.attacks.fab import fab_targeted
 from soundjax.attacks.square_search import square
 from soundjax.types import Bounds, LogitsFn, LossFn
 
-# The components of the standard version, in order, for Linf and L2 alike (FAB-T left out): the
-# one place that lists them.
-COMPONENTS = ("apgd-ce", "apgd-t", "square")
+# The components of the standard version, in order, for Linf and L2 alike: the one place that
+# lists them.
+COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 _WHERE = "soundjax.attacks.auto_attack"
 
 
@@ -85,13 +86,15 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
                 num_target_classes: int = 9, num_queries: int = 5000, p_init: float = 0.8,
                 rho: float = 0.75, bounds: Bounds = None, snr_db: Optional[float] = None,
                 unroll: Optional[bool] = None):
-  """The standard AutoAttack ensemble, per example: APGD-CE, APGD-T, then Square.
+  """The standard AutoAttack ensemble, per example: APGD-CE, APGD-T, FAB-T, then Square.
 
   The defaults are the reference's standard version for Linf and L2: APGD-CE with 1 restart
-  of 100 steps, APGD-T with 1 restart of 100 steps per each of 9 target classes, Square with
-  5000 queries and `p_init = 0.8`, `rho = 0.75`. Component `c` of `COMPONENTS` draws
-  from `fold_in(key, c)`: APGD's run `i` from `fold_in(fold_in(key, c), i)` (APGD-T's run `i`
-  attacks the class ranked `i // num_restarts + 2` on the clean logits), Square from
+  of 100 steps, APGD-T and FAB-T each with 1 restart of 100 steps per each of 9 target classes
+  (FAB-T with the reference's `alpha_max = 0.1`, `eta = 1.05`, `beta = 0.9`), Square with 5000
+  queries and `p_init = 0.8`, `rho = 0.75`. Component `c` of `COMPONENTS` draws from
+  `fold_in(key, c)`: APGD's run `i` from `fold_in(fold_in(key, c), i)` (APGD-T's run `i`
+  attacks the class ranked `i // num_restarts + 2` on the clean logits), FAB-T's run `i` (the
+  class ranked `i + 2`, its restarts inside) from `fold_in(fold_in(key, c), i)`, Square from
   `fold_in(key, c)` itself.
 
   The losses are arguments since `soundjax.losses` is a sibling layer that attacks do not
@@ -105,15 +108,16 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
       at `x` is the one the diagnostics inspect.
     dlr_targeted_loss: APGD-T's `(params, x, [label, target]) -> scalar`.
     norm: "linf" or "l2".
-    num_steps: APGD steps per run, >= 1.
-    num_restarts: APGD runs per component (per target class for APGD-T), >= 1.
-    num_target_classes: APGD-T's targets, >= 1, at most `classes - 1` used.
+    num_steps: APGD and FAB-T steps per run, >= 1.
+    num_restarts: APGD runs per component (per target class for APGD-T), and FAB-T's restarts
+      per target class, >= 1.
+    num_target_classes: APGD-T's and FAB-T's targets, >= 1, at most `classes - 1` used.
     num_queries: Square's queries, >= 1.
     p_init: Square's initial window share, in (0, 1].
     rho: APGD's step-halving threshold, in [0, 1].
     bounds: optional `(lo, hi)` box for `x_adv` (widened to contain `x`), for every component.
     snr_db: optional floor on the SNR of the perturbation, in dB, for every component.
-    unroll: APGD's loop form (`apgd`).
+    unroll: APGD's and FAB-T's loop form (`apgd`).
 
   Returns:
     `ensemble(params, x, y, key) -> AutoAttackOutcome` for an integer label `y`; reduce a batch
@@ -142,6 +146,8 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
   ce_run = apgd(ce_loss, is_adversarial=adversarial, return_trace=True, **settings)
   targeted_run = apgd(dlr_targeted_loss, **settings,
                       is_adversarial=lambda params, v, pair: adversarial(params, v, pair[0]))
+  fab_run = fab_targeted(logits_fn, num_steps=num_steps, num_restarts=num_restarts,
+                         unroll=unroll, **budget)
   square_run = square(logits_fn, num_queries=num_queries, p_init=p_init, **budget)
 
   def ensemble(params, x, y, key):
@@ -164,6 +170,10 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
       pair = jnp.stack([y, targets[i // num_restarts]])
       return judged(targeted_run(params, x, pair, jax.random.fold_in(keys[1], i)))
 
+    def fab(i):
+      pair = jnp.stack([y, targets[i]])
+      return judged(fab_run(params, x, pair, jax.random.fold_in(keys[2], i)))
+
     # APGD-CE's first run attacks every example (its trajectory is a diagnostic); its restarts
     # and the later components run only while the example is unbroken.
     x_ce, trace = ce_run(params, x, y, jax.random.fold_in(keys[0], 0))
@@ -171,7 +181,8 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
     x_adv, first = jnp.where(correct & done, x_ce, x), jnp.where(correct & done, 0, -1)
     runs = {"apgd-ce": (ce_restart, num_restarts - 1),
             "apgd-t": (targeted, count * num_restarts),
-            "square": (lambda i: judged(square_run(params, x, y, keys[2])), 1)}
+            "fab-t": (fab, count),
+            "square": (lambda i: judged(square_run(params, x, y, keys[3])), 1)}
     for index, name in enumerate(COMPONENTS):
       run, trips = runs[name]
       if trips:  # no restarts to run: not traced, not compiled

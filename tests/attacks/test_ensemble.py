@@ -52,8 +52,8 @@ def sweep(logits_fn, **kwargs):
 
 
 @functools.cache
-def linear_ensemble(norm):
-  return sweep(linear_logits, norm=norm, num_steps=STEPS, num_target_classes=TARGETS,
+def linear_ensemble(norm, num_steps=STEPS):
+  return sweep(linear_logits, norm=norm, num_steps=num_steps, num_target_classes=TARGETS,
                num_queries=QUERIES)
 
 
@@ -115,27 +115,37 @@ def misclassified(params, v, label):
   return jnp.argmax(linear_logits(params, v)) != label
 
 
-def test_worst_case_keeps_the_first_success_and_beats_every_component_alone():
-  # A problem where APGD-T breaks examples that APGD-CE leaves (APGD-CE picks the wrong class).
-  params, x, y, keys = linear_problem(1)
-  eps = 0.12
-  outcome = linear_ensemble("linf")(jnp.float32(eps), params, x, y, keys)
+@pytest.mark.parametrize("norm, num_steps, seed, eps, breakers", [
+    # APGD-T breaks examples that APGD-CE leaves (APGD-CE picks the wrong class).
+    ("linf", STEPS, 1, 0.12, {0, 1}),
+    # One L2 step: APGD's, from a random point of the sphere, misses the steepest direction;
+    # FAB-T's, from x, lands 5 % past the closest point: FAB-T breaks some that APGD leaves
+    # (one of them only with its second target).
+    ("l2", 1, 3, 0.225, {0, 1, 2}),
+])
+def test_worst_case_keeps_the_first_success_and_beats_every_component_alone(norm, num_steps, seed,
+                                                                            eps, breakers):
+  params, x, y, keys = linear_problem(seed)
+  outcome = linear_ensemble(norm, num_steps)(jnp.float32(eps), params, x, y, keys)
   component_keys = lambda c, i: jax.vmap(
       lambda k: jax.random.fold_in(jax.random.fold_in(k, c), i))(keys)
   fooled = lambda v: np.asarray(predict(linear_logits, params, v)) != np.asarray(y)
-  settings = dict(eps=eps, num_steps=STEPS, unroll=False)
+  settings = dict(eps=eps, norm=norm, num_steps=num_steps, unroll=False)
   ce = attacks.apgd(losses.softmax_cross_entropy(linear_logits), **settings,
                     is_adversarial=misclassified)
   runs = [(0, alone(ce, params, x, y, component_keys(0, 0)))]
   ranked = np.argsort(-np.asarray(x @ params["w"]), axis=-1)  # targets: the classes after the top
   targeted = attacks.apgd(losses.dlr_targeted_loss(linear_logits), **settings,
                           is_adversarial=lambda p, v, pair: misclassified(p, v, pair[0]))
-  for t in range(TARGETS):
-    pairs = jnp.stack([y, jnp.asarray(ranked[:, t + 1])], axis=-1)
-    runs.append((1, alone(targeted, params, x, pairs, component_keys(1, t))))
-  square_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
-  runs.append((2, alone(attacks.square(linear_logits, eps=eps, num_queries=QUERIES), params, x,
-                        y, square_keys)))
+  fab = attacks.fab_targeted(linear_logits, **settings)
+  for component, attack in ((1, targeted), (2, fab)):
+    attack = jax.jit(jax.vmap(attack, in_axes=(None, 0, 0, 0)))  # compiled once for the targets
+    for t in range(TARGETS):
+      pairs = jnp.stack([y, jnp.asarray(ranked[:, t + 1])], axis=-1)
+      runs.append((component, attack(params, x, pairs, component_keys(component, t))))
+  square_keys = jax.vmap(lambda k: jax.random.fold_in(k, 3))(keys)
+  runs.append((3, alone(attacks.square(linear_logits, eps=eps, norm=norm, num_queries=QUERIES),
+                        params, x, y, square_keys)))
   correct = np.asarray(predict(linear_logits, params, x)) == np.asarray(y)
   first, x_adv = np.full(SIZE, -1), np.asarray(x).copy()
   for component, v in reversed(runs):  # the earliest fooling run wins
@@ -143,7 +153,7 @@ def test_worst_case_keeps_the_first_success_and_beats_every_component_alone():
     first, x_adv = np.where(hit, component, first), np.where(hit[:, None], v, x_adv)
   np.testing.assert_array_equal(outcome.first, first)
   np.testing.assert_allclose(outcome.x_adv, x_adv, rtol=0, atol=1e-6)
-  assert {0, 1} <= set(first.tolist())
+  assert set(first.tolist()) - {-1} == breakers
   result = attacks.robust_accuracy(outcome)
   alone_robust = {name: np.mean(correct & ~np.any([fooled(v) for c, v in runs if c == index],
                                                   axis=0))
@@ -196,7 +206,7 @@ def test_diagnostics_flag_masked_gradients_and_square_succeeds_where_pgd_and_apg
   assert float(result["clean"]) == 1.0 and float(result["grad_zero_share"]) == 1.0
   assert float(result["grad_nonfinite_share"]) == 0 and float(result["no_gain_share"]) == 1.0
   assert float(result["loss_gain"]) == 0
-  assert float(result["apgd-t"]) == 1.0  # both gradient attacks fail ...
+  assert float(result["fab-t"]) == 1.0  # the gradient attacks fail ...
   assert float(result["square_only"]) == 1.0 and float(result["robust"]) == 0.0  # Square wins
   np.testing.assert_array_equal(predict(masked_logits, threshold, outcome.x_adv), 1)
   # ... in the budget: the ball, the SNR floor and the box, the last two binding (for some).
