@@ -18,9 +18,10 @@ import pytest
 from configs import adversarial as adversarial_config
 from soundjax import attacks, models, training
 from soundjax.checks import ConfigError
-from soundjax.experiments import adversarial
-from soundjax.experiments.adversarial import evaluate, setup
+from soundjax.experiments import adversarial, results_page
+from soundjax.experiments.adversarial import builders, curves, evaluate, page, sanity, setup
 from soundjax.metrics import classification
+from tests.experiments import test_results_page
 from tests.toys import TINY_SYNTH
 
 NUM_EXAMPLES = 1
@@ -45,7 +46,7 @@ def tiny_config(data_dir, settings):
                                   binary_search_steps=1, learning_rate=1e-2),
   }
   config.main_attack = "fgsm"
-  config.robustness = {"attack": "fgsm", "param": "snr_db", "levels": (10.0,)}
+  config.robustness.update(attack="fgsm", levels=(20.0, 10.0))
   config.num_examples = NUM_EXAMPLES
   return config
 
@@ -100,7 +101,15 @@ def test_results_cover_every_model_and_attack_in_range(five_model_run):
     assert fgsm["snr_db_median"] is None or fgsm["snr_db_median"] >= 20.0 - 1e-3
     assert per_attack["cw_targeted"]["num_examples"] == 4  # one (y + 1) % C target per clip
     assert all(_in_unit_interval(a) for a in results["robustness"]["accuracy"][model])
-    assert len(results["robustness"]["accuracy"][model]) == 1
+    assert len(results["robustness"]["accuracy"][model]) == 2
+    # A one-step curve attack: (a) and (b) are made, (c) and (d) say why they cannot be.
+    checks = results["robustness"]["sanity"]["models"][model]
+    assert list(checks) == list(sanity.CHECKS)
+    assert checks["monotone"]["passed"] in (True, False)
+    assert checks["reaches_zero"]["accuracy"] == results["robustness"]["accuracy"][model][-1]
+    assert checks["iterative_beats_one_step"]["passed"] is None
+    assert "takes no steps" in checks["more_steps_change_little"]["reason"]
+  assert "one_step" not in results["robustness"] and "double_steps" not in results["robustness"]
   matrix = results["transfer"]["matrix"]
   assert np.shape(matrix) == (5, 5)
   assert all(_in_unit_interval(v) for row in matrix for v in row)
@@ -112,10 +121,13 @@ def test_rerun_restores_models_without_training(five_model_run, tmp_path):
   config, workdir, first = five_model_run
   config = config.copy_and_resolve_references()
   config.models = {"vgg": config.models.vgg}
-  model_dir = os.path.join(workdir, "models", "vgg")
+  # A copy of the run's model folder: re-running in the fixture's own workdir would overwrite
+  # the five-model results.json that other tests read.
+  model_dir = os.path.join(tmp_path, "models", "vgg")
+  shutil.copytree(os.path.join(workdir, "models", "vgg"), model_dir)
   rows = training.read_metrics(model_dir)
   checkpoints = sorted(os.listdir(os.path.join(model_dir, "checkpoints")))
-  again = adversarial.run(config, workdir)
+  again = adversarial.run(config, str(tmp_path))
   assert training.read_metrics(model_dir) == rows  # no training step was logged again
   assert sorted(os.listdir(os.path.join(model_dir, "checkpoints"))) == checkpoints
   assert again["models"]["vgg"] == first["models"]["vgg"]
@@ -131,6 +143,7 @@ def test_auto_attack_adds_the_ensemble_and_its_diagnostics_to_the_robustness_tab
   config = config.copy_and_resolve_references()
   config.models = {"vgg": config.models.vgg}
   config.attacks = {"fgsm": config.attacks.fgsm}
+  config.robustness.levels = (10.0,)
   # At the curve's 10 dB SNR floor, inside a Linf ball of 0.05; tiny settings.
   config.auto_attack = {"enabled": True, "norm": "linf", "kwargs": dict(
       eps=0.05, num_steps=2, num_target_classes=1, num_queries=5, unroll=False)}
@@ -154,6 +167,47 @@ def test_auto_attack_adds_the_ensemble_and_its_diagnostics_to_the_robustness_tab
     assert json.load(file)["robustness"]["auto_attack"]["figures"] == ensemble["figures"]
 
 
+def test_pgd_curve_compiles_each_curve_once_and_checks_it_against_fgsm_and_twice_the_steps(
+    five_model_run, tmp_path, monkeypatch):
+  config, workdir, _ = five_model_run
+  config = config.copy_and_resolve_references()
+  config.models = {"vgg": config.models.vgg}
+  config.attacks = {"pgd": _attack_spec("pgd", eps=0.002, step_size=0.0005, num_steps=1)}
+  config.main_attack = "pgd"
+  config.robustness.update(attack="pgd", levels=(40.0, 20.0, 0.0))
+  config.robustness.kwargs = {"eps": 2.0}
+  shutil.copytree(os.path.join(workdir, "models", "vgg"),
+                  os.path.join(tmp_path, "models", "vgg"))  # restored, not trained again
+  swept = []
+  sweep = curves.sweep
+  monkeypatch.setattr(curves, "sweep", lambda make: swept.append(sweep(make)) or swept[-1])
+  results = adversarial.run(config, str(tmp_path))
+  # PGD, FGSM and PGD with 2 steps: one compile each for the three levels.
+  assert [f._cache_size() for f in swept] == [1, 1, 1]  # pylint: disable=protected-access
+  curve = results["robustness"]
+  assert curve["step"] == {"rule": "madry", "factor": 2.5, "num_steps": 1}
+  assert curve["one_step"]["attack"] == "fgsm" and curve["double_steps"]["num_steps"] == 2
+  pgd, fgsm, doubled = (np.array(c["vgg"], np.float64) for c in (
+      curve["accuracy"], curve["one_step"]["accuracy"], curve["double_steps"]["accuracy"]))
+  assert all(len(c) == 3 for c in (pgd, fgsm, doubled))
+  # The verdicts' figures, recomputed from the curves (levels are SNRs: 0 dB is the largest).
+  checks = curve["sanity"]["models"]["vgg"]
+  assert checks["monotone"]["largest_rise"] == pytest.approx(max(np.max(np.diff(pgd)), 0.0))
+  assert checks["reaches_zero"] == {"passed": bool(pgd[-1] <= 0.05), "accuracy": pgd[-1],
+                                    "at": 0.0}
+  assert checks["iterative_beats_one_step"]["largest_excess"] == pytest.approx(
+      np.max(pgd - fgsm))
+  assert checks["more_steps_change_little"]["largest_change"] == pytest.approx(
+      np.max(np.abs(doubled - pgd)))
+  assert all(check["passed"] in (True, False) for check in checks.values())
+  table = open(os.path.join(tmp_path, "results.md")).read()
+  for row in ("| vgg | pgd |", "| vgg | fgsm (one step) |", "| vgg | pgd (2 steps) |"):
+    assert row in table
+  assert "Sanity checks (Carlini et al., 2019" in table and "| model | monotone |" in table
+  with open(os.path.join(tmp_path, "results.json")) as file:
+    assert json.load(file)["robustness"]["sanity"] == curve["sanity"]
+
+
 @pytest.mark.parametrize("variant", ["", "quick", "fsd_kaggle2018"])
 def test_config_variants_are_valid(variant):
   config = adversarial_config.get_config(variant)
@@ -171,7 +225,16 @@ def test_config_variants_are_valid(variant):
     (lambda c: c.update(main_attack="cw_targeted"), "config.main_attack"),
     (lambda c: c.update(main_attack="nope"), "config.main_attack"),
     (lambda c: c.robustness.update(param="snr"), "config.robustness.param"),
-    (lambda c: c.robustness.update(levels=(0.01, -1.0)), "config.attacks.pgd.kwargs"),
+    (lambda c: c.robustness.update(param="eps", levels=(0.01, -1.0)),
+     "config.robustness.levels"),
+    (lambda c: c.robustness.update(levels=(float("nan"),)), "config.robustness.levels"),
+    (lambda c: c.robustness.kwargs.update(epsilon=1.0), "config.robustness.kwargs"),
+    (lambda c: c.robustness.kwargs.update(num_steps=0), "config.robustness.kwargs"),
+    (lambda c: c.robustness.update(step_rule="adam"), "config.robustness.step_rule"),
+    (lambda c: c.robustness.update(step_factor=0.0), "config.robustness.step_factor"),
+    (lambda c: c.robustness.sanity.update(zero_accuracy=1.5),
+     "config.robustness.sanity.zero_accuracy"),
+    (lambda c: c.robustness.sanity.update(tolerance=0.1), "config.robustness.sanity"),
     (lambda c: c.models.vgg.kwargs.update(channels=()), "config.models.vgg.kwargs"),
     (lambda c: c.models.densenet_se.kwargs.update(sample_rate=8000),
      "config.models.densenet_se.kwargs.sample_rate"),
@@ -191,6 +254,17 @@ def test_config_errors_name_the_field(edit, field):
   edit(config)
   with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
     setup.check_config(config)
+
+
+def test_the_madry_rule_refuses_an_attack_whose_step_it_cannot_set(monkeypatch):
+  monkeypatch.setattr(builders, "STEERED", ("pgd", "bim"))  # as if MI-FGSM were new
+  config = adversarial_config.get_config("")
+  config.attacks.mi = _attack_spec("mi_fgsm", eps=0.002, step_size=0.0005, num_steps=2)
+  config.robustness.attack = "mi"
+  with pytest.raises(ConfigError, match=r"config\.robustness\.step_rule is 'madry'.*mi_fgsm"):
+    setup.check_config(config)
+  config.robustness.step_rule = "fixed"
+  setup.check_config(config)
 
 
 @pytest.mark.parametrize("name", ["digits_cnn", "crnn_sed"])  # an image model; a detector
@@ -302,3 +376,174 @@ def test_unrolled_attack_loop_equals_the_fori_loop_and_a_hand_written_one(num_st
   for unroll in (True, False):
     got = jax.jit(attacks.iterative(loss_fn, unroll=unroll, **parts))(w, x, 1, key)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def _rounded(value):
+  return None if value is None else round(value, 3)
+
+
+def _over_victims(values):
+  """(mean, std) over victims of the defined values, as the page prints them, and the note."""
+  defined = [v for v in values.values() if v is not None]
+  note = "per victim " + ", ".join(f"{m} {'n/a' if v is None else f'{v:.3f}'}"
+                                   for m, v in values.items())
+  return _rounded(np.mean(defined)), _rounded(np.std(defined)), None, note
+
+
+def _tables(rows):
+  """The page's table rows grouped by their header row (a header's first cell is "model" or the
+  transfer matrix's corner)."""
+  tables, current = {}, None
+  for row in rows:
+    if row[0] in ("model", "crafted on \\ scored on"):
+      current = tables.setdefault(tuple(row), [])
+    else:
+      current.append(row)
+  return tables
+
+
+def _check_page(parsed, results):
+  """Every figure on the page against results.json: the findings, the victims, attack, curve and
+  transfer tables."""
+  attack = results["transfer"]["attack"]
+  main = {m: per_attack[attack] for m, per_attack in results["attacks"].items()}
+  share = {m: f["confident_success_rate"] / f["success_rate"] if f["success_rate"] else None
+           for m, f in main.items()}
+  found = parsed.findings
+  assert found["clean accuracy on the attacked clips"] == _over_victims(
+      {m: entry["clean_accuracy"] for m, entry in results["models"].items()})
+  assert found[f"{attack} success on clean-correct clips"] == _over_victims(
+      {m: f["success_rate_clean_correct"] for m, f in main.items()})
+  assert found[f"{attack} median SNR in dB of the clips it made adversarial"] == _over_victims(
+      {m: f["snr_db_median"] for m, f in main.items()})
+  classes = len(results["class_names"])
+  assert found[f"share of {attack} successes with p(true class) below 1/{classes}"] == (
+      _over_victims(share))
+  matrix = np.array(results["transfer"]["matrix"], np.float64)  # None -> NaN
+  off = matrix[~np.eye(len(matrix), dtype=bool)]
+  off = off[~np.isnan(off)]
+  value, spread, _, note = found[f"{attack} transfer, mean off-diagonal success"]
+  assert (value, spread) == (_rounded(np.mean(off)), _rounded(np.std(off)))
+  assert note.startswith(f"{len(off)} ordered pairs of victims")
+  verdicts = [check["passed"] for per_model in results["robustness"]["sanity"]["models"].values()
+              for check in per_model.values()]
+  made = [v for v in verdicts if v is not None]
+  value, _, _, note = found["share of the robustness curve's sanity checks passed"]
+  assert value == _rounded(sum(made) / len(made))
+  assert note.startswith(f"{sum(made)} of {len(made)} made ({len(verdicts) - len(made)} not")
+  # The tables: each cell from results.json.
+  tables = _tables(parsed.rows)
+  cell = lambda v: "n/a" if v is None else f"{v:.3f}"
+  victims = tables[("model", "steps", "test accuracy", "accuracy on attacked clips")]
+  assert victims == [[m, str(e["steps"]), cell(e["test_accuracy"]), cell(e["clean_accuracy"])]
+                     for m, e in results["models"].items()]
+  attack_rows = next(rows for header, rows in tables.items() if "examples" in header)
+  assert attack_rows == [
+      [m, a, str(f["num_examples"])] + [cell(f[key]) for key in page.PAGE_COLUMNS]
+      for m, per_attack in results["attacks"].items() for a, f in per_attack.items()]
+  curve = results["robustness"]
+  curve_rows = tables[("model", "attack")
+                      + tuple(f"{curve['param']}={v:g}" for v in curve["levels"])]
+  expected = []
+  for m, accuracy in curve["accuracy"].items():
+    expected.append([m, curve["attack"]] + [cell(a) for a in accuracy])
+    if "one_step" in curve:
+      expected.append([m, f"{curve['one_step']['attack']} (one step)"]
+                      + [cell(a) for a in curve["one_step"]["accuracy"][m]])
+    if "double_steps" in curve:
+      expected.append([m, f"{curve['attack']} ({curve['double_steps']['num_steps']} steps)"]
+                      + [cell(a) for a in curve["double_steps"]["accuracy"][m]])
+  assert curve_rows == expected
+  checks = results["robustness"]["sanity"]["models"]
+  sanity_rows = tables[("model", *sanity.CHECKS)]
+  words = {True: "pass", False: "**FAIL**", None: "n/a"}
+  assert [[row[0]] + [c.split(":")[0] for c in row[1:]] for row in sanity_rows] == [
+      [m] + [words[c["passed"]] for c in per_model.values()] for m, per_model in checks.items()]
+  models = results["transfer"]["models"]
+  transfer = tables[("crafted on \\ scored on", *models)]
+  assert transfer == [[m] + [cell(v) for v in row]
+                      for m, row in zip(models, results["transfer"]["matrix"])]
+
+
+def _set_main_attack(success, snr, share, transfer, lacking=()):
+  """An edit of results.json: every victim's main-attack success on clean-correct clips, median
+  SNR and confident share of its successes (success rate 1); the transfer matrix's off-diagonal
+  cells; `lacking` victims with no clean-correct clip."""
+  def edit(results):
+    attack = results["transfer"]["attack"]
+    for model, per_attack in results["attacks"].items():
+      per_attack[attack].update(success_rate=1.0, confident_success_rate=share,
+                                success_rate_clean_correct=None if model in lacking else success,
+                                snr_db_median=snr)
+    matrix = results["transfer"]["matrix"]
+    for i, row in enumerate(matrix):
+      matrix[i] = [value if i == j else transfer for j, value in enumerate(row)]
+  return edit
+
+
+def test_results_page_prints_the_figures_of_results_json(five_model_run, tmp_path):
+  _, workdir, _ = five_model_run
+  assert results_page.load_page("adversarial") is page
+  parsed, _, results = test_results_page.write_and_parse(page, "adversarial", workdir,
+                                                         str(tmp_path / "docs"))
+  assert len(results["models"]) == 5
+  _check_page(parsed, results)
+  # Robustness, transfer matrix, the first victim's spectrograms.
+  first = next(iter(results["models"]))
+  assert parsed.links == ["adversarial/robustness.png", "adversarial/transfer_matrix.png",
+                          f"adversarial/spectrograms_{first}.png"]
+  test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
+  for edit, outcome in (
+      (_set_main_attack(0.95, 30.0, 0.95, 0.8), results_page.REPRODUCES),
+      (_set_main_attack(0.95, 30.0, 0.95, 0.1), results_page.PARTLY),
+      (_set_main_attack(0.95, 15.0, 0.95, 0.8), results_page.PARTLY),
+      (_set_main_attack(0.3, 30.0, 0.95, 0.1), results_page.DOES_NOT),
+      (_set_main_attack(0.95, 30.0, 0.95, 0.8, lacking=("crnn",)), results_page.NOT_JUDGED)):
+    folder = f"{outcome.replace(' ', '_')}_{len(os.listdir(tmp_path))}"
+    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), edit)
+    parsed, _, results = test_results_page.write_and_parse(page, "adversarial", moved,
+                                                           str(tmp_path / "docs" / folder))
+    _check_page(parsed, results)
+    assert parsed.outcome == outcome
+
+
+def _hand_made(victims, transfer, num_classes=10):
+  """Results of the main attack "pgd": per victim (success on clean-correct clips, median SNR,
+  confident success rate, success rate); every off-diagonal transfer cell `transfer`."""
+  models = list(victims)
+  return {
+      "dataset": "toy", "num_clips": 20, "class_names": [str(c) for c in range(num_classes)],
+      "attacks": {m: {"pgd": {"success_rate_clean_correct": s, "snr_db_median": snr,
+                              "confident_success_rate": confident, "success_rate": rate}}
+                  for m, (s, snr, confident, rate) in victims.items()},
+      "transfer": {"attack": "pgd", "models": models,
+                   "matrix": [[1.0 if i == j else transfer for j in range(len(models))]
+                              for i in range(len(models))]}}
+
+
+GOOD = (0.95, 30.0, 0.9, 1.0)
+
+
+@pytest.mark.parametrize("victims, transfer, outcome", [
+    ({"a": GOOD, "b": GOOD}, 0.6, results_page.REPRODUCES),
+    # At each threshold exactly: success 0.9, 20 dB, 0.9 of successes confident, transfer 0.5.
+    ({"a": (0.9, 20.0, 0.9, 1.0), "b": GOOD}, 0.5, results_page.REPRODUCES),
+    # One victim short of one rule fails part 1: success, SNR, or confidence.
+    ({"a": (0.85, 30.0, 0.9, 1.0), "b": GOOD}, 0.6, results_page.PARTLY),
+    ({"a": GOOD, "b": (0.95, 19.5, 0.9, 1.0)}, 0.6, results_page.PARTLY),
+    ({"a": GOOD, "b": (0.95, 30.0, 0.5, 1.0)}, 0.6, results_page.PARTLY),
+    ({"a": GOOD, "b": GOOD}, 0.49, results_page.PARTLY),
+    # No adversarial clip made: no SNR, no success.
+    ({"a": (0.0, None, 0.0, 0.0), "b": GOOD}, 0.2, results_page.DOES_NOT),
+    # A victim with no clean-correct clip; one victim, so no transfer: cannot be judged.
+    ({"a": (None, None, 0.0, 0.0), "b": GOOD}, 0.6, results_page.NOT_JUDGED),
+    ({"a": GOOD}, 0.6, results_page.NOT_JUDGED),
+])
+def test_verdict_rule_on_hand_made_results(victims, transfer, outcome):
+  verdict = page.verdict(_hand_made(victims, transfer))
+  assert verdict.outcome == outcome
+  if victims.get("b") == (0.95, 19.5, 0.9, 1.0):
+    assert "short of the rule on b (median SNR 19.5 dB)" in verdict.sentence
+  if outcome == results_page.REPRODUCES and transfer == 0.6:
+    assert "fool another on 0.600 of the clean-correct clips on average over 2 ordered" in (
+        verdict.sentence)

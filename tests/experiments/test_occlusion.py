@@ -19,10 +19,12 @@ from configs import common
 from configs import occlusion as occlusion_config
 from soundjax import attribution, data
 from soundjax.checks import ConfigError
-from soundjax.experiments import occlusion
+from soundjax.experiments import occlusion, results_page
 from soundjax.experiments.occlusion import checks as occlusion_checks
-from soundjax.experiments.occlusion import evaluate
+from soundjax.experiments.occlusion import evaluate, page
 from soundjax.experiments.occlusion import report as occlusion_report
+from tests.experiments import test_results_page
+from tests.toys import TINY_SYNTH
 
 
 def tiny_config(data_dir, settings):
@@ -41,11 +43,17 @@ def tiny_config(data_dir, settings):
   return config
 
 
-def test_run_writes_every_cell_and_originals_match_the_trained_models(
-    tiny_data_dir, tiny_synth_settings, tmp_path):
-  workdir = str(tmp_path)
-  config = tiny_config(tiny_data_dir, tiny_synth_settings)
-  occlusion.run(config, workdir)
+@pytest.fixture(scope="module")
+def occlusion_run(tiny_data_dir, tmp_path_factory):
+  """One tiny run (2 models, 3 methods), shared by the output tests."""
+  config = tiny_config(tiny_data_dir, dict(TINY_SYNTH))
+  workdir = str(tmp_path_factory.mktemp("occlusion"))
+  return config, workdir, occlusion.run(config, workdir)
+
+
+def test_run_writes_every_cell_and_originals_match_the_trained_models(occlusion_run,
+                                                                      tiny_synth_settings):
+  config, workdir, _ = occlusion_run
   with open(os.path.join(workdir, "results.json")) as file:
     task = json.load(file)["tasks"]["sound"]
   settings = config.attribution
@@ -305,3 +313,106 @@ def test_mnist_in_another_file_format_is_refused_saying_how_to_convert_it(tmp_pa
     json.dump({**info, "fileFormat": "tfrecord"}, file)
   with pytest.raises(FileNotFoundError, match="stored as tfrecord, not array_record"):
     data.prepare("digits", data_dir=str(tmp_path / "data"), source="mnist", manual_dir=manual)
+
+
+def _expected_page(results):
+  """The page's figures of the one task, computed here from results.json: the unoccluded
+  accuracy, the best loss-gradient cell, and the cells (by their means) above the original."""
+  task = results["tasks"]["sound"]
+  original = task["mean"]["original"]["accuracy"]
+  sweeps = {m: np.array(task["mean"]["methods"][m]["sweep"]["accuracy"])
+            for m in task["axes"]["methods"]}
+  gradient = np.concatenate([sweeps[m].ravel() for m in sweeps if m != "random"])
+  return types.SimpleNamespace(original=original, best=gradient.max(),
+                               share=np.mean(gradient > original),
+                               control=np.mean(sweeps["random"] > original), sweeps=sweeps)
+
+
+def _check_page(parsed, results):
+  task, expected = results["tasks"]["sound"], _expected_page(results)
+  findings = parsed.findings
+  value, spread, _, _ = findings["sound (sound), accuracy of the unoccluded inputs"]
+  assert value == round(expected.original, 3)
+  assert spread == round(task["std"]["original"]["accuracy"], 3)
+  assert findings["sound, best occluded accuracy of a loss-gradient method"][0] == round(
+      expected.best, 3)
+  assert findings["sound, share of loss-gradient cells beating the original"][0] == round(
+      expected.share, 3)
+  assert findings["sound, share of control cells beating the original"][0] == round(
+      expected.control, 3)
+  assert parsed.outcome == (results_page.REPRODUCES if expected.best > expected.original
+                            else results_page.DOES_NOT)
+  rows = {row[1]: row for row in parsed.rows if row[0] == "sound"}
+  for method, sweep in expected.sweeps.items():
+    row = rows[occlusion_report.LABELS[method]]
+    assert row[2].startswith(f"{expected.original:.3f} ± ")
+    assert row[3].startswith(f"{sweep.max():.3f} ± ")
+    assert row[5] == f"{np.sum(sweep > expected.original)} of {sweep.size}"
+
+
+def test_results_page_prints_the_figures_of_results_json(occlusion_run, tmp_path):
+  _, workdir, _ = occlusion_run
+  parsed, text, results = test_results_page.write_and_parse(page, "occlusion", workdir,
+                                                            str(tmp_path / "docs"))
+  _check_page(parsed, results)
+  assert text.count("sweep.png") == text.count("curves.png") == 1
+  test_results_page.assert_report_opens_with_findings(page, workdir, "summary.md")
+
+  def shift(by):
+    def edit(results):
+      task = results["tasks"]["sound"]
+      original = task["mean"]["original"]["accuracy"]
+      for method, entry in task["mean"]["methods"].items():
+        entry["sweep"]["accuracy"] = (np.array(entry["sweep"]["accuracy"]) + by).tolist()
+        task["beats_original"][method] = (np.array(entry["sweep"]["accuracy"])
+                                          > original).tolist()
+    return edit
+
+  for by, outcome in ((2.0, results_page.REPRODUCES), (-2.0, results_page.DOES_NOT)):
+    moved = test_results_page.rewritten(workdir, str(tmp_path / f"run_{by}"), shift(by))
+    parsed, _, results = test_results_page.write_and_parse(page, "occlusion", moved,
+                                                           str(tmp_path / f"docs_{by}"))
+    _check_page(parsed, results)
+    assert parsed.outcome == outcome
+
+
+def _task(domain, original, sweeps, dataset="d"):
+  """Hand-made results of one task: `sweeps` maps methods to their means at fractions 0.1, 0.5
+  (one direction, one replacement)."""
+  sweeps = {m: np.asarray(v, np.float64).reshape(1, 1, -1) for m, v in sweeps.items()}
+  zeros = {m: {"sweep": {"accuracy": np.zeros_like(v)}} for m, v in sweeps.items()}
+  return {"dataset": dataset, "domain": domain, "metric": "accuracy", "num_models": 2,
+          "num_examples": 10,
+          "axes": {"methods": list(sweeps), "directions": ["positive"],
+                   "replacements": ["mean"], "fractions": [0.1, 0.5]},
+          "mean": {"original": {"accuracy": original},
+                   "methods": {m: {"sweep": {"accuracy": v}} for m, v in sweeps.items()}},
+          "std": {"original": {"accuracy": 0.0}, "methods": zeros},
+          "beats_original": {m: v > original for m, v in sweeps.items()},
+          "models_beating": {m: 2 * (v > original) for m, v in sweeps.items()}}
+
+
+@pytest.mark.parametrize("sound, image, outcome", [
+    ([0.9, 0.7], [0.6, 0.95], results_page.REPRODUCES),
+    ([0.9, 0.7], [0.6, 0.8], results_page.PARTLY),
+    ([0.7, 0.8], [0.6, 0.95], results_page.PARTLY),
+    ([0.7, 0.8], [0.6, 0.8], results_page.DOES_NOT),
+])
+def test_verdict_asks_for_a_winning_loss_gradient_cell_in_each_domain(sound, image, outcome):
+  # Original 0.8 (sound) and 0.9 (image); the random control wins everywhere and counts for
+  # nothing.
+  results = {"tasks": {"sound": _task("sound", 0.8, {"gradient": sound, "random": [1.0, 1.0]}),
+                       "digits": _task("image", 0.9, {"abs_gradient": image,
+                                                      "random": [1.0, 1.0]})}}
+  verdict = page.verdict(results)
+  assert verdict.outcome == outcome
+  assert ("on sound, 1 loss-gradient cell(s) beat" in verdict.sentence) == (max(sound) > 0.8)
+  assert ("on image, 1 loss-gradient cell(s) beat" in verdict.sentence) == (max(image) > 0.9)
+
+
+def test_verdict_on_one_domain_or_without_gradient_methods():
+  one = {"tasks": {"sound": _task("sound", 0.8, {"gradient": [0.9, 0.7]})}}
+  assert page.verdict(one).outcome == results_page.REPRODUCES
+  assert "image" not in page.verdict(one).sentence
+  control = {"tasks": {"sound": _task("sound", 0.8, {"random": [0.9, 0.7]})}}
+  assert page.verdict(control).outcome == results_page.NOT_JUDGED

@@ -16,9 +16,11 @@ from ml_collections.config_flags import config_path
 from configs import sed_attention
 from soundjax import data, metrics, parallel, training
 from soundjax.checks import ConfigError
+from soundjax.experiments import results_page
 from soundjax.experiments import sed as sed_experiment
-from soundjax.experiments.sed import evaluate, setup
+from soundjax.experiments.sed import evaluate, page, setup
 from soundjax.metrics import sed
+from tests.experiments import test_results_page
 from tests.metrics.test_sed import _reference_metric
 from tests.toys import TINY_FRAME_TARGETS, TINY_SED_FRONTEND, TINY_SOUNDSCAPES
 
@@ -150,3 +152,98 @@ def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, messa
     sed_experiment.run(config, str(tmp_path))
   assert message in str(error.value)
   assert not os.listdir(tmp_path), "nothing may be written before the config is checked"
+
+
+def _event_f(entry, statistic="mean"):
+  return entry[statistic]["event"]["f_measure"]
+
+
+def _check_page(parsed, results):
+  """Every figure on the page against results.json: the findings and the score table."""
+  detectors = results["detectors"]
+  baseline = detectors[setup.BASELINE]
+  found = parsed.findings
+  assert found["test event F, CRNN without attention"][:3] == (
+      _rounded(_event_f(baseline)), _rounded(_event_f(baseline, "std")), 0.201)
+  scored = {n: _event_f(e) for n, e in detectors.items()
+            if n != setup.BASELINE and _event_f(e) is not None}
+  if scored:
+    best = max(scored, key=scored.get)
+    value, spread, published, note = found["test event F, best attention detector"]
+    assert (value, spread, published) == (_rounded(scored[best]),
+                                          _rounded(_event_f(detectors[best], "std")), 0.3392)
+    assert note.startswith(f"{best} (widths ")
+    if _event_f(baseline) is not None:
+      assert found["gain of the best attention detector in event F"][0] == _rounded(
+          scored[best] - _event_f(baseline))
+  for row in parsed.rows:
+    if row[0] in detectors:
+      entry = detectors[row[0]]
+      for cell, key, sub in ((row[2], "event", "f_measure"), (row[3], "event", "error_rate"),
+                             (row[4], "segment", "f_measure")):
+        mean, std = entry["mean"][key][sub], entry["std"][key][sub]
+        assert cell == ("n/a" if mean is None else f"{mean:.3f} ± {std:.3f}")
+  assert {row[0] for row in parsed.rows} >= set(detectors)
+
+
+def _rounded(value):
+  return None if value is None else round(value, 3)
+
+
+def _set_event_f(scores):
+  """An edit of results.json: each named detector's mean and std test event F."""
+  def edit(results):
+    for name, (mean, std) in scores.items():
+      results["detectors"][name]["mean"]["event"]["f_measure"] = mean
+      results["detectors"][name]["std"]["event"]["f_measure"] = std
+  return edit
+
+
+def test_results_page_prints_the_figures_of_results_json(sed_run, tmp_path):
+  _, workdir, _ = sed_run
+  parsed, _, results = test_results_page.write_and_parse(page, "sed", workdir,
+                                                         str(tmp_path / "docs"))
+  _check_page(parsed, results)
+  assert len(parsed.links) == 3  # Width plot, SNR plot, piano rolls.
+  test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
+  for scores, outcome in (
+      ({setup.BASELINE: (0.2, 0.01), setup.MULTI_HEAD: (0.5, 0.02)}, results_page.REPRODUCES),
+      ({setup.BASELINE: (0.2, 0.05), setup.MULTI_HEAD: (0.25, 0.05)}, results_page.PARTLY),
+      ({setup.BASELINE: (0.4, 0.01), setup.MULTI_HEAD: (0.1, 0.01)}, results_page.DOES_NOT)):
+    folder = outcome.replace(" ", "_")
+    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), _set_event_f(scores))
+    parsed, _, results = test_results_page.write_and_parse(page, "sed", moved,
+                                                           str(tmp_path / "docs" / folder))
+    _check_page(parsed, results)
+    assert parsed.outcome == outcome
+
+
+def _hand_made(scores, seeds=3):
+  """Results with each detector's (mean, std) test event F."""
+  entry = lambda widths, f: {"widths": widths, "mean": {"event": {"f_measure": f[0]}},
+                             "std": {"event": {"f_measure": f[1]}}}
+  return {"dataset": "toy", "seeds": list(range(seeds)),
+          "detectors": {name: entry([] if name == setup.BASELINE else [5], f)
+                        for name, f in scores.items()}}
+
+
+@pytest.mark.parametrize("scores, seeds, outcome", [
+    # The best attention detector (width_25) by more than the summed stds: reproduces.
+    ({"baseline": (0.20, 0.01), "width_5": (0.15, 0.0), "width_25": (0.30, 0.02)}, 3,
+     results_page.REPRODUCES),
+    # Better, but within the seeds' spread (0.04 < 0.02 + 0.03), or with one seed: partly.
+    ({"baseline": (0.20, 0.02), "width_5": (0.24, 0.03)}, 3, results_page.PARTLY),
+    ({"baseline": (0.20, 0.0), "width_5": (0.30, 0.0)}, 1, results_page.PARTLY),
+    # No attention detector above the baseline: does not.
+    ({"baseline": (0.20, 0.01), "width_5": (0.20, 0.0), "width_25": (0.1, 0.0)}, 3,
+     results_page.DOES_NOT),
+    # No baseline F (undefined) or no attention detector: cannot be judged.
+    ({"baseline": (None, None), "width_5": (0.3, 0.0)}, 3, results_page.NOT_JUDGED),
+    ({"baseline": (0.2, 0.0)}, 3, results_page.NOT_JUDGED),
+])
+def test_verdict_rule_on_hand_made_results(scores, seeds, outcome):
+  verdict = page.verdict(_hand_made(scores, seeds))
+  assert verdict.outcome == outcome
+  if outcome == results_page.REPRODUCES:
+    assert "(width_25) has event F 0.300 against the baseline's 0.200 (+0.100)" in (
+        verdict.sentence)

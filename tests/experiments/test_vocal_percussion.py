@@ -16,8 +16,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from configs import vocal_percussion
 from soundjax import data, training
 from soundjax.checks import ConfigError
+from soundjax.experiments import results_page
 from soundjax.experiments import vocal_percussion as vp_experiment
-from soundjax.experiments.vocal_percussion import evaluate, robustness, setup
+from soundjax.experiments.vocal_percussion import evaluate, page, robustness, setup
+from soundjax.experiments.vocal_percussion import report as vp_report
+from tests.experiments import test_results_page
 from tests.test_losses import log_softmax
 
 TINY = dict(num_users=3, utterances_per_instrument=3, test_utterances=6, clip_seconds=0.4)
@@ -246,3 +249,88 @@ def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, messa
     vp_experiment.run(config, str(tmp_path))
   assert message in str(error.value)
   assert not os.listdir(tmp_path), "nothing may be written before the config is checked"
+
+
+def _knn(entry, key="participant_wise", statistic="mean"):
+  """A row's published figure: KNN's mean over k, or the recogniser's own accuracy."""
+  figures = entry[statistic][key]
+  return figures["knn"] if "knn" in figures else figures["gmm_hmm"]
+
+
+def _check_page(parsed, results):
+  """Every figure on the page against results.json: the findings and the KNN table."""
+  entries = {**results["baselines"], **results["embeddings"]}
+  names = {**vp_report.BASELINE_NAMES, **vp_report.LEVEL_NAMES}
+  found = parsed.findings
+  for key in ("syllable", "instrument", "timbre", "feature_selection", "gmm_hmm"):
+    value, spread, published, _ = found[f"participant-wise accuracy, {names[key]}"]
+    assert (value, spread) == (round(_knn(entries[key]), 3),
+                               round(_knn(entries[key], statistic="std"), 3))
+    assert published == page.PUBLISHED[key][0]
+  top = max(entries, key=lambda key: _knn(entries[key]))
+  value, _, _, note = found["participant-wise accuracy, best row"]
+  assert value == round(_knn(entries[top]), 3) and note.startswith(names[top])
+  rows = {row[0]: row for row in parsed.rows}
+  for key, entry in entries.items():
+    row = rows[names[key]]
+    for cell, figure in zip(row[1:3], ("participant_wise", "boxeme_wise")):
+      assert cell == f"{_knn(entry, figure):.3f} ± {_knn(entry, figure, 'std'):.3f}"
+    assert row[3:] == [f"{v:.3f}" for v in page.PUBLISHED[key]]
+
+
+def _set_knn(values):
+  """An edit of results.json: each named row's mean participant-wise KNN accuracy."""
+  def edit(results):
+    for key, value in values.items():
+      entry = results["embeddings"].get(key) or results["baselines"][key]
+      entry["mean"]["participant_wise"]["knn" if key != "gmm_hmm" else "gmm_hmm"] = value
+  return edit
+
+
+def test_results_page_prints_the_figures_of_results_json(vp_run, tmp_path):
+  _, workdir, _ = vp_run
+  parsed, _, results = test_results_page.write_and_parse(page, "vocal_percussion", workdir,
+                                                         str(tmp_path / "docs"))
+  _check_page(parsed, results)
+  assert len(parsed.links) == 2  # Saliency, embeddings.
+  test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
+  low = {"timbre": 0.5, "feature_selection": 0.5, "gmm_hmm": 0.5}
+  for values, outcome in (
+      ({"syllable": 0.9, "instrument": 0.8, **low}, results_page.REPRODUCES),
+      ({"syllable": 0.9, "instrument": 0.95, **low}, results_page.PARTLY),
+      ({"syllable": 0.4, "instrument": 0.95, **low}, results_page.DOES_NOT)):
+    folder = outcome.replace(" ", "_")
+    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), _set_knn(values))
+    parsed, _, results = test_results_page.write_and_parse(page, "vocal_percussion", moved,
+                                                           str(tmp_path / "docs" / folder))
+    _check_page(parsed, results)
+    assert parsed.outcome == outcome
+
+
+def _hand_made(levels, baselines):
+  """Results with each row's mean participant-wise KNN accuracy (the recogniser's own)."""
+  entry = lambda method, value: {"mean": {"participant_wise": {method: value}},
+                                 "std": {"participant_wise": {method: 0.0}}}
+  return {"dataset": "toy", "seeds": [0], "held_out_users": [1, 2],
+          "embeddings": {key: entry("knn", value) for key, value in levels.items()},
+          "baselines": {key: entry("gmm_hmm" if key == "gmm_hmm" else "knn", value)
+                        for key, value in baselines.items()}}
+
+
+@pytest.mark.parametrize("levels, baselines, outcome", [
+    ({"syllable": 0.9, "instrument": 0.8}, {"timbre": 0.85, "gmm_hmm": 0.7},
+     results_page.REPRODUCES),
+    # Beats instrument, not the strongest baseline (the recogniser here): partly.
+    ({"syllable": 0.9, "instrument": 0.8}, {"timbre": 0.85, "gmm_hmm": 0.95},
+     results_page.PARTLY),
+    ({"syllable": 0.8, "instrument": 0.9}, {"timbre": 0.7}, results_page.PARTLY),
+    ({"syllable": 0.8, "instrument": 0.8}, {"timbre": 0.85}, results_page.DOES_NOT),
+    ({"syllable": 0.9, "instrument": 0.8}, {}, results_page.REPRODUCES),
+    ({"syllable": 0.9}, {"timbre": 0.7}, results_page.NOT_JUDGED),
+])
+def test_verdict_rule_on_hand_made_results(levels, baselines, outcome):
+  verdict = page.verdict(_hand_made(levels, baselines))
+  assert verdict.outcome == outcome
+  if outcome == results_page.PARTLY and baselines.get("gmm_hmm") == 0.95:
+    assert "does not beat GMM-HMM (hmmlearn, standing in for Kaldi) (0.900 against 0.950), " \
+           "the strongest baseline" in verdict.sentence

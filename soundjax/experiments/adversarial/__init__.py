@@ -18,14 +18,13 @@ import numpy as np
 import tqdm
 
 from soundjax import attacks, data
+from soundjax.experiments import results_page
+from soundjax.experiments.adversarial import builders, curves, page, setup
 from soundjax.experiments.adversarial import report as adversarial_report
-from soundjax.experiments.adversarial import setup
 from soundjax.experiments.adversarial.evaluate import (
   TRANSFER_RULE,
   attack_victim,
-  auto_attack_curve,
   mean,
-  robustness_curve,
   train_victim,
   transfer_matrix,
 )
@@ -53,19 +52,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   victims = [train_victim(config, name, workdir, builder, x) for name in config.models]
 
   root = jax.random.key(config.seed)
-  per_model, adversarial, curves, ensemble = {}, {}, {}, {}
+  per_model, adversarial, found, ensemble = {}, {}, {}, {}
+  extra = builders.extra_curves(config)[0]
   levels = len(config.robustness.levels)
-  total = len(victims) * (len(config.attacks) + levels * (1 + config.auto_attack.enabled))
+  total = len(victims) * (len(config.attacks) +
+                          levels * (1 + len(extra) + config.auto_attack.enabled))
   with tqdm.tqdm(total=total, desc="attack") as progress:
     for index, victim in enumerate(victims):
       key = jax.random.fold_in(root, index)
       per_model[victim.name], adversarial[victim.name] = attack_victim(
           config, victim, x, y, targets, key, progress)
-      curves[victim.name] = robustness_curve(config, victim, x, y,
-                                             jax.random.fold_in(key, len(config.attacks)),
-                                             progress)
+      found[victim.name] = curves.robustness_curves(
+          config, victim, x, y, jax.random.fold_in(key, len(config.attacks)), progress)
       if config.auto_attack.enabled:
-        ensemble[victim.name] = auto_attack_curve(
+        ensemble[victim.name] = curves.auto_attack_curve(
             config, victim, x, y, jax.random.fold_in(key, len(config.attacks) + 1), progress)
   results = {
       "dataset": config.data.name,
@@ -79,8 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
                           "clean_accuracy": mean(np.argmax(v.clean_probs, axis=-1) == y)}
                  for v in victims},
       "attacks": per_model,
-      "robustness": {"attack": config.robustness.attack, "param": config.robustness.param,
-                     "levels": list(config.robustness.levels), "accuracy": curves},
+      "robustness": curves.results(config, found),
       "transfer": {"attack": config.main_attack, "rule": TRANSFER_RULE,
                    "models": [v.name for v in victims],
                    "matrix": transfer_matrix(victims, adversarial, y)},
@@ -91,5 +90,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
         "components": list(attacks.ensemble.COMPONENTS),
         "kwargs": config.auto_attack.kwargs.to_dict(), "figures": ensemble}
   results["wall_seconds"] = time.perf_counter() - start
-  adversarial_report.write(workdir, config, results, x, adversarial)
+  adversarial_report.write(workdir, config, results, x, adversarial,
+                           results_page.findings_block(page, results))
   return results

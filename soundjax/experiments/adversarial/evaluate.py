@@ -1,5 +1,5 @@
-"""Victims and what is measured on them: training or restoring a victim, attacking it, the
-robustness curve and the transfer matrix.
+"""Victims and what is measured on them: training or restoring a victim, attacking it, and the
+transfer matrix (the robustness curves are in `curves.py`).
 
 Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
 - `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:
@@ -18,21 +18,28 @@ Conventions of `results.json` (all rates are fractions in [0, 1], null where und
   curve, `attacks.robust_accuracy` of the ensemble on all attacked clips: `robust`, `clean`,
   the robust accuracy after each component, and the diagnostics `grad_zero_share`,
   `grad_nonfinite_share`, `loss_gain`, `no_gain_share`, `square_only`.
+- `robustness.accuracy`: per model, accuracy on all attacked clips at each of `levels` under
+  `robustness.attack` (its kwargs overridden by `robustness.kwargs`), stepping as
+  `robustness.step` records (the rule, "madry" or "fixed" (`builders`), and its figures).
+  `robustness.one_step` and `robustness.double_steps` (for a budget curve of an iterative
+  attack): the same under `builders.ONE_STEP` and under the curve attack with twice its steps.
+- `robustness.sanity`: the checks of Carlini et al. (2019) (`sanity.py`): `rules`, each check's
+  rule with its threshold, and per model and check `passed` (true, false, or null when it cannot
+  be made, with the `reason`) and the figures behind it.
 """
 
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
 
-from soundjax import attacks, training
-from soundjax.experiments.adversarial import setup
+from soundjax import training
+from soundjax.experiments.adversarial import builders, setup
 from soundjax.metrics import classification, perturbation
 from soundjax.parallel import chunked
 
@@ -136,7 +143,7 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
   metrics, main_adv = {}, None
   for index, (label, spec) in enumerate(config.attacks.items()):
     progress.set_postfix_str(f"{victim.name} {label}")
-    attack = setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds)
+    attack = builders.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds)
     if spec.get("targeted", False):
       clip, goal = setup.attack_pairs(y, targets, victim.clean_probs.shape[-1])
     else:
@@ -153,71 +160,6 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
       main_adv = x_adv
     progress.update()
   return metrics, main_adv
-
-
-# Budgets the attacks take as traced scalars: a curve over one of them compiles once per model.
-TRACED_PARAMS = ("eps", "snr_db")
-
-
-def _over_levels(config: ml_collections.ConfigDict, victim: Victim, make: Callable,
-                 x: np.ndarray, y: np.ndarray, key: jax.Array, progress: tqdm.tqdm,
-                 label: str) -> Iterator[Any]:
-  """The outputs of `make(value)` (a per-example attack) on every clip at each level of
-  `config.robustness.levels`, one key per clip and level.
-
-  A budget (`TRACED_PARAMS`) is an argument of one compiled attack; any other param (a number of
-  steps, say) builds and compiles the attack at each level.
-  """
-  curve, variables = config.robustness, victim.result.state.variables
-  traced = curve.param in TRACED_PARAMS
-  batched = jax.jit(lambda variables, value, *args: jax.vmap(
-      make(value), in_axes=(None, 0, 0, 0))(variables, *args))
-  for index, value in enumerate(curve.levels):
-    progress.set_postfix_str(f"{victim.name} {label} {curve.param}={value}")
-    keys = jax.random.split(jax.random.fold_in(key, index), len(x))
-    if traced:
-      apply = chunked(batched, config.attack_batch_size, variables, jnp.float32(value))
-    else:
-      apply = chunked(jax.jit(jax.vmap(make(value), in_axes=(None, 0, 0, 0))),
-                      config.attack_batch_size, variables)
-    yield apply(x, y, keys)
-    progress.update()
-
-
-def robustness_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
-                     y: np.ndarray, key: jax.Array, progress: tqdm.tqdm) -> List[float]:
-  """Accuracy on the attacked clips at each `config.robustness.levels` of the curve's param."""
-  curve, task = config.robustness, victim.result.task
-  spec = config.attacks[curve.attack]
-
-  def attack_at(value):
-    return setup.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
-                              **{curve.param: value})
-
-  accuracy = []
-  for x_adv in _over_levels(config, victim, attack_at, x, y, key, progress, curve.attack):
-    # A non-finite example is scored as its clean clip, as in the attack table.
-    x_adv, _ = finite_or_clean(x_adv, x)
-    accuracy.append(mean(np.argmax(victim.predict(x_adv), axis=-1) == y))
-  return accuracy
-
-
-def auto_attack_curve(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarray,
-                      y: np.ndarray, key: jax.Array,
-                      progress: tqdm.tqdm) -> List[Dict[str, Optional[float]]]:
-  """The AutoAttack ensemble (`config.auto_attack`) at each level of the robustness curve:
-  `attacks.robust_accuracy`'s figures (robust accuracy, per component, and the gradient-masking
-  diagnostics) per level, null where undefined."""
-  curve, spec, task = config.robustness, config.auto_attack, victim.result.task
-
-  def ensemble_at(value):
-    return setup.build_auto_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds,
-                                   **{curve.param: value})
-
-  return [{name: float(value) if np.isfinite(value) else None
-           for name, value in attacks.robust_accuracy(outcome).items()}
-          for outcome in _over_levels(config, victim, ensemble_at, x, y, key, progress,
-                                      "auto_attack")]
 
 
 def transfer_matrix(victims: List[Victim], adversarial: Dict[str, np.ndarray],

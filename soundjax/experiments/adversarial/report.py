@@ -3,7 +3,7 @@ paper's), the transfer heat map, robustness curves, log-mel spectrograms and WAV
 """
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import ml_collections
@@ -26,6 +26,8 @@ ATTACK_COLUMNS = (
     ("p_adv_class_after", "conf. adv. class"),
     ("p_target_after", "conf. target"),
 )
+# The figures of accuracy against the curve's budget and of the transfer matrix.
+ROBUSTNESS_PLOT, TRANSFER_PLOT = "robustness.png", "transfer_matrix.png"
 
 
 def _cell(value: Optional[float]) -> Any:
@@ -62,31 +64,122 @@ def _auto_attack_table(curve: Dict[str, Any]) -> list:
           report.markdown_table(header, rows)]
 
 
-def markdown(results: Dict[str, Any]) -> str:
-  """The Markdown report: models, model x attack, robustness and transfer tables, figures."""
+def _step_line(curve: Dict[str, Any]) -> str:
+  """How the curve attack steps (`results.json`'s `robustness.step`), in words."""
+  step, kwargs = curve["step"], curve.get("kwargs") or {}
+  if "factor" in step:
+    how = (f"each of its {step['num_steps']} steps is {step['factor']:g} x the budget's radius "
+           f"/ {step['num_steps']} (step rule \"madry\")")
+    if curve["param"] == "snr_db":
+      how += ", the radius of an SNR being RMS(clip) x 10^(-SNR / 20) per sample"
+  elif "step_size" in step:
+    how = (f"{step['num_steps']} steps of a fixed {step['step_size']:g} (step rule \"fixed\")")
+  else:
+    how = "its step is set by the attack itself"
+  overrides = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+  return (f"Accuracy on all attacked clips; {curve['attack']}: {how}"
+          + (f"; curve overrides: {overrides}" if overrides else "") + ".")
+
+
+def _curve_rows(curve: Dict[str, Any], model: str) -> list:
+  """`(attack label, accuracies)` of `model`: the curve attack's, then the sanity checks'."""
+  rows = [(curve["attack"], curve["accuracy"][model])]
+  if "one_step" in curve:
+    rows.append((f"{curve['one_step']['attack']} (one step)", curve["one_step"]["accuracy"][model]))
+  if "double_steps" in curve:
+    rows.append((f"{curve['attack']} ({curve['double_steps']['num_steps']} steps)",
+                 curve["double_steps"]["accuracy"][model]))
+  return rows
+
+
+def _figure(key: str, value: Any) -> str:
+  if key == "at":  # a budget
+    return f"{value:g}"
+  return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _verdict(check: Dict[str, Any]) -> str:
+  """One check's cell: pass / FAIL / n/a, then the figures behind it."""
+  word = {True: "pass", False: "**FAIL**", None: "n/a"}[check["passed"]]
+  figures = [value if key == "reason" else f"{key.replace('_', ' ')} {_figure(key, value)}"
+             for key, value in check.items() if key != "passed" and value is not None]
+  return f"{word}: {'; '.join(figures)}" if figures else word
+
+
+def sanity_table(curve: Dict[str, Any]) -> str:
+  """Per model, each sanity check's verdict and the figures behind it (`robustness.sanity`)."""
+  checks = curve["sanity"]
+  names = list(checks["rules"])
+  return report.markdown_table(["model"] + names,
+                               [[model] + [_verdict(verdicts[name]) for name in names]
+                                for model, verdicts in checks["models"].items()])
+
+
+def _sanity_section(curve: Dict[str, Any]) -> list:
+  """The sanity checks of Carlini et al. (2019): the rules, then per model a verdict each."""
+  return ["### Sanity checks (Carlini et al., 2019, \"On evaluating adversarial robustness\")",
+          "", *[f"- {name}: {rule}." for name, rule in curve["sanity"]["rules"].items()], "",
+          "Budgets are listed as levels of " + curve["param"] + "; a failed check is a finding "
+          "about the attack or the model, not an error of the run.", "", sanity_table(curve)]
+
+
+def victims_table(results: Dict[str, Any]) -> str:
+  """Per victim: training steps, test accuracy and accuracy on the attacked (clean) clips."""
+  return report.markdown_table(
+      ["model", "steps", "test accuracy", "accuracy on attacked clips"],
+      [(name, m["steps"], _cell(m["test_accuracy"]), _cell(m["clean_accuracy"]))
+       for name, m in results["models"].items()])
+
+
+def attacks_table(results: Dict[str, Any],
+                  columns: Sequence[Tuple[str, str]] = ATTACK_COLUMNS) -> str:
+  """Per model x attack, the figures of `columns` ((results.json key, column) pairs)."""
+  return report.markdown_table(
+      ["model", "attack", "examples"] + [column for _, column in columns],
+      [[model, attack, figures["num_examples"]] + [_cell(figures[key]) for key, _ in columns]
+       for model, per_attack in results["attacks"].items()
+       for attack, figures in per_attack.items()])
+
+
+def curve_table(curve: Dict[str, Any]) -> str:
+  """Accuracy per model at each level of the curve: the curve attack's, then the sanity
+  checks' one-step and twice-the-steps curves where the run has them."""
+  return report.markdown_table(
+      ["model", "attack"] + [f"{curve['param']}={value:g}" for value in curve["levels"]],
+      [[model, label] + [_cell(a) for a in accuracy]
+       for model in curve["accuracy"] for label, accuracy in _curve_rows(curve, model)])
+
+
+def transfer_table(transfer: Dict[str, Any]) -> str:
+  """The transfer matrix (`evaluate.TRANSFER_RULE`): rows crafted on, columns scored on."""
+  return report.markdown_table(["crafted on \\ scored on"] + transfer["models"],
+                               [[row] + [_cell(v) for v in cells]
+                                for row, cells in zip(transfer["models"], transfer["matrix"])])
+
+
+def spectrogram_figure(results: Dict[str, Any], model: str) -> Optional[str]:
+  """The spectrogram grid of `model`'s main-attack examples (path in the workdir), if drawn."""
+  return results.get("figures", {}).get(model, {}).get("spectrograms")
+
+
+def markdown(results: Dict[str, Any], findings: str = "") -> str:
+  """The Markdown report: the findings block, then models, model x attack, robustness and
+  transfer tables, figures."""
   models = list(results["models"])
   lines = [
       f"# Adversarial attacks on {len(models)} sound event classifiers ({results['dataset']})",
-      "",
+      "", findings,
       f"{results['num_clips']} clips of the {results['split']} split, attacked on the waveform; "
       f"{results['wall_seconds']:.0f} s this run. Success rates and confidences are fractions; "
       "perturbation sizes are of the examples each attack made adversarial (see `results.json`).",
       "",
       "## Victims",
       "",
-      report.markdown_table(
-          ["model", "steps", "test accuracy", "accuracy on attacked clips"],
-          [(name, m["steps"], _cell(m["test_accuracy"]), _cell(m["clean_accuracy"]))
-           for name, m in results["models"].items()]),
+      victims_table(results),
       "",
       "## Attacks",
       "",
-      report.markdown_table(
-          ["model", "attack", "examples"] + [column for _, column in ATTACK_COLUMNS],
-          [[model, attack, figures["num_examples"]] +
-           [_cell(figures[key]) for key, _ in ATTACK_COLUMNS]
-           for model, per_attack in results["attacks"].items()
-           for attack, figures in per_attack.items()]),
+      attacks_table(results),
   ]
   broken = [f"{model} / {attack} ({figures['nonfinite_examples']})"
             for model, per_attack in results["attacks"].items()
@@ -96,27 +189,38 @@ def markdown(results: Dict[str, Any]) -> str:
               "attacks: " + ", ".join(broken) + "."]
   curve = results["robustness"]
   lines += ["", f"## Accuracy under {curve['attack']} against {curve['param']}", "",
-            report.markdown_table(
-                ["model"] + [f"{curve['param']}={value:g}" for value in curve["levels"]],
-                [[model] + [_cell(a) for a in accuracy]
-                 for model, accuracy in curve["accuracy"].items()]),
-            "", "![robustness](robustness.png)"]
+            _step_line(curve), "", curve_table(curve),
+            "", f"![robustness]({ROBUSTNESS_PLOT})", "", *_sanity_section(curve)]
   if "auto_attack" in curve:
     lines += ["", *_auto_attack_table(curve)]
   transfer = results["transfer"]
   lines += ["", f"## Transfer of {transfer['attack']} (rows: crafted on; columns: scored on)", "",
-            transfer["rule"], "",
-            report.markdown_table(["crafted on \\ scored on"] + transfer["models"],
-                                  [[row] + [_cell(v) for v in cells]
-                                   for row, cells in zip(transfer["models"], transfer["matrix"])]),
-            "", "![transfer matrix](transfer_matrix.png)", ""]
-  spectrograms = [f"![{m}](spectrograms_{m}.png)"
-                  for m in models if "spectrograms" in results.get("figures", {}).get(m, {})]
+            transfer["rule"], "", transfer_table(transfer),
+            "", f"![transfer matrix]({TRANSFER_PLOT})", ""]
+  spectrograms = [f"![{m}]({spectrogram_figure(results, m)})"
+                  for m in models if spectrogram_figure(results, m)]
   if spectrograms:
     lines += ["## Spectrograms and audio", "",
               "Clean, adversarial and perturbation log-mels; listen to the clips in `wav/`.", ""]
     lines += spectrograms + [""]
   return "\n".join(lines)
+
+
+def sanity_counts(checks: Dict[str, Any]) -> Tuple[int, int, int, List[str]]:
+  """Of the sanity checks (`robustness.sanity`) of every model: (passed, made, not applicable,
+  the failed ones as "<model> <check>")."""
+  verdicts = [(model, name, check["passed"]) for model, per_model in checks["models"].items()
+              for name, check in per_model.items()]
+  made = [v for v in verdicts if v[2] is not None]
+  failed = [f"{model} {name}" for model, name, passed in made if not passed]
+  return len(made) - len(failed), len(made), len(verdicts) - len(made), failed
+
+
+def _sanity_summary(checks: Dict[str, Any]) -> str:
+  """One line: how many sanity checks passed, and which failed."""
+  passed, made, not_made, failed = sanity_counts(checks)
+  return (f"Sanity checks of the robustness curve: {passed} of {made} passed ({not_made} not "
+          "applicable)" + (f"; failed: {', '.join(failed)}." if failed else "."))
 
 
 def summary(results: Dict[str, Any]) -> str:
@@ -132,6 +236,7 @@ def summary(results: Dict[str, Any]) -> str:
       report.markdown_table(["model", "clean accuracy",
                              f"{transfer['attack']} success on clean-correct clips",
                              "SNR dB median"], rows), "",
+      _sanity_summary(results["robustness"]["sanity"]), "",
       "Every attack, robustness curves, the transfer matrix and figures: "
       "[results.md](results.md).", ""])
 
@@ -167,8 +272,9 @@ def write_examples(workdir: str, config: ml_collections.ConfigDict, model: str, 
 
 @report.on_process_zero
 def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, Any],
-          x: np.ndarray, adversarial: Dict[str, np.ndarray]) -> None:
-  """Writes every output file of the experiment into `workdir` (and `results["figures"]`)."""
+          x: np.ndarray, adversarial: Dict[str, np.ndarray], findings: str) -> None:
+  """Writes every output file of the experiment into `workdir` (and `results["figures"]`);
+  `results.md` opens with `findings` (Markdown)."""
   class_names, labels = results["class_names"], np.asarray(results["labels"])
   log_mel = jax.jit(jax.vmap(frontend.log_mel(**config.frontend)))
   results["figures"] = {
@@ -177,17 +283,18 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
   transfer = results["transfer"]
   matrix = np.array([[np.nan if v is None else v for v in row] for row in transfer["matrix"]])
   report.plot_heatmap(matrix, transfer["models"], transfer["models"],
-                      os.path.join(workdir, "transfer_matrix.png"),
+                      os.path.join(workdir, TRANSFER_PLOT),
                       title=f"Transfer of {transfer['attack']}: success rate",
                       xlabel="scored on", ylabel="crafted on")
   curve = results["robustness"]
   report.plot_curves(
       {model: (curve["levels"], [np.nan if a is None else a for a in accuracy])
        for model, accuracy in curve["accuracy"].items()},
-      os.path.join(workdir, "robustness.png"),
+      os.path.join(workdir, ROBUSTNESS_PLOT),
       title=f"Accuracy under {curve['attack']}", xlabel=curve["param"],
       ylabel="accuracy on attacked clips", invert_x=curve["param"] == "snr_db")
   report.write_json(os.path.join(workdir, "results.json"), results)
-  for name, text in (("results.md", markdown(results)), ("summary.md", summary(results))):
+  for name, text in (("results.md", markdown(results, findings)),
+                     ("summary.md", summary(results))):
     with open(os.path.join(workdir, name), "w") as file:
       file.write(text)

@@ -1,5 +1,5 @@
-"""The adversarial experiment's config: its checks, per-victim training configs, attacks by name
-(and the AutoAttack ensemble), and the clips and targets it attacks.
+"""The adversarial experiment's config: its checks, per-victim training configs, and the clips
+and targets it attacks (its attacks are built by name in `builders.py`).
 """
 
 import inspect
@@ -9,10 +9,10 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from soundjax import attacks, data, losses, models
-from soundjax.checks import ConfigError, require, require_choice
+from soundjax import attacks, checks, data, models
+from soundjax.checks import ConfigError, config_field, require, require_choice
+from soundjax.experiments.adversarial import builders, sanity
 from soundjax.training import checks as training_checks
-from soundjax.types import LogitsFn, LossFn
 
 ALWAYS_TARGETED = ("lbfgs",)  # its `y` is the target class
 # Untargeted only: DeepFool leaves the prediction, white noise ignores `y`, Square's margin loss
@@ -22,76 +22,20 @@ NEVER_TARGETED = ("deepfool", "white_noise", "square")
 VICTIM_KINDS = ("logmel", "waveform")
 
 
-def _as_dict(value: Any) -> Dict[str, Any]:
-  """A ConfigDict field as a plain dict (an absent field as {})."""
-  return value.to_dict() if isinstance(value, ml_collections.ConfigDict) else dict(value or {})
-
-
 def victim_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   """The `soundjax.training.train` config of victim `name`: shared settings plus its own."""
   spec = config.models[name]
   settings = ml_collections.ConfigDict(config.train.to_dict())
-  settings.update(_as_dict(spec.get("train")))
+  settings.update(builders.as_dict(spec.get("train")))
   waveform_in = models.input_kind(name) == "waveform"
   return ml_collections.ConfigDict({
       "seed": config.seed,
       "data": config.data.to_dict(),
       "frontend": None if waveform_in else config.frontend.to_dict(),
-      "model": {"name": name, "kwargs": _as_dict(spec.get("kwargs"))},
+      "model": {"name": name, "kwargs": builders.as_dict(spec.get("kwargs"))},
       "loss": config.loss,
       "train": settings,
   })
-
-
-def build_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: LossFn,
-                 bounds: Sequence[float], **overrides: Any) -> attacks.Attack:
-  """The attack `spec` names, closed over the loss or logits its factory takes.
-
-  Args:
-    spec: `attack` (a name in `attacks.ATTACKS`), `targeted` and `kwargs` of the factory.
-    logits_fn: per-example logits, for factories whose first argument is `logits_fn`.
-    loss_fn: per-example loss, for factories whose first argument is `loss_fn` (negated by
-      `attacks.targeted` when `spec.targeted`).
-    bounds: `(lo, hi)` passed to factories that take `bounds`.
-    **overrides: keyword arguments replacing those of `spec.kwargs` (e.g. `eps` of a curve).
-
-  Returns:
-    `attack(params, x, y, key) -> x_adv`, where `y` is the target of a targeted attack.
-  """
-  factory = attacks.ATTACKS[spec.attack]
-  parameters = inspect.signature(factory).parameters
-  kwargs = {**_as_dict(spec.get("kwargs")), **overrides}
-  if "bounds" in parameters:
-    kwargs["bounds"] = tuple(bounds)
-  if "targeted" in parameters:
-    kwargs["targeted"] = spec.get("targeted", False)
-  first = next(iter(parameters.values()))
-  if first.kind is inspect.Parameter.KEYWORD_ONLY:  # e.g. white noise needs no model
-    return factory(**kwargs)
-  if first.name == "loss_fn":
-    return factory(attacks.targeted(loss_fn) if spec.get("targeted", False) else loss_fn,
-                   **kwargs)
-  return factory(logits_fn, **kwargs)
-
-
-def build_auto_attack(spec: ml_collections.ConfigDict, logits_fn: LogitsFn, loss_fn: LossFn,
-                      bounds: Sequence[float], **overrides: Any):
-  """`attacks.auto_attack` as `config.auto_attack` sets it, APGD-CE on the victim's `loss_fn`.
-
-  Args:
-    spec: `norm` and `kwargs` of `attacks.auto_attack`.
-    logits_fn: per-example logits (Square's queries; the targeted DLR loss of APGD-T).
-    loss_fn: per-example cross-entropy (APGD-CE and the gradient diagnostics).
-    bounds: `(lo, hi)` of every component.
-    **overrides: keyword arguments replacing those of `spec.kwargs` (the curve's budget).
-
-  Returns:
-    `ensemble(params, x, y, key) -> attacks.AutoAttackOutcome`.
-  """
-  kwargs = {**_as_dict(spec.get("kwargs")), **overrides}
-  return attacks.auto_attack(logits_fn, ce_loss=loss_fn,
-                             dlr_targeted_loss=losses.dlr_targeted_loss(logits_fn),
-                             norm=spec.norm, bounds=tuple(bounds), **kwargs)
 
 
 def _unused(*args):
@@ -100,7 +44,7 @@ def _unused(*args):
 
 def _check_builds(spec, field: str, bounds, **overrides) -> None:
   try:
-    build_attack(spec, _unused, _unused, bounds, **overrides)
+    builders.build_attack(spec, _unused, _unused, bounds, **overrides)
   except (TypeError, ValueError) as error:
     raise ConfigError(f"config.{field}.kwargs: {error}") from error
 
@@ -122,13 +66,42 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
             f"is {label!r}, which is not in config.attacks ({', '.join(config.attacks)}).")
     require(not config.attacks[label].get("targeted", False), field,
             f"must name an untargeted attack; {label!r} is targeted.")
+
+
+def _check_curve_builds(config: ml_collections.ConfigDict, field: str, *levels: Any) -> None:
+  """Raises `ConfigError` naming `field` unless the curve attack builds with its configured
+  kwargs, and every curve of `builders.curve_makers` at each of `levels`."""
+  try:
+    builders.curve_attack(config, _unused, _unused)
+    for make in builders.curve_makers(config, _unused, _unused).values():
+      for value in levels:
+        make(value)
+  except (TypeError, ValueError) as error:
+    raise ConfigError(f"config.{field}: {error}") from error
+
+
+def _check_robustness(config: ml_collections.ConfigDict) -> None:
   curve = config.robustness
   spec = config.attacks[curve.attack]
-  require(curve.param in inspect.signature(attacks.ATTACKS[spec.attack]).parameters,
-          "robustness.param", f"is {curve.param!r}, which {spec.attack} does not take.")
+  require(builders.takes(spec.attack, curve.param), "robustness.param",
+          f"is {curve.param!r}, which {spec.attack} does not take.")
   require(len(curve.levels) > 0, "robustness.levels", "must hold at least one value.")
-  for value in curve.levels:
-    _check_builds(spec, f"attacks.{curve.attack}", config.bounds, **{curve.param: value})
+  require_choice(curve.get("step_rule"), builders.STEP_RULES, "robustness.step_rule",
+                 "step rules")
+  with config_field("robustness.step_factor"):
+    checks.positive("step_factor", curve.get("step_factor"))
+  require(curve.step_rule == "fixed" or not builders.takes(spec.attack, "step_size") or
+          spec.attack in builders.STEERED, "robustness.step_rule",
+          f"is 'madry', which sets the step of {', '.join(builders.STEERED)} only, not of "
+          f"{spec.attack}; use 'fixed' (its own step_size).")
+  thresholds = builders.as_dict(curve.get("sanity"))
+  require(set(thresholds) == set(sanity.THRESHOLDS), "robustness.sanity",
+          f"must set exactly {', '.join(sanity.THRESHOLDS)}, got {sorted(thresholds)}.")
+  for name, value in thresholds.items():
+    with config_field(f"robustness.sanity.{name}"):
+      checks.in_interval(name, value, 0.0, 1.0)
+  _check_curve_builds(config, "robustness.kwargs")
+  _check_curve_builds(config, "robustness.levels", *curve.levels)
 
 
 def _check_auto_attack(config: ml_collections.ConfigDict) -> None:
@@ -140,7 +113,7 @@ def _check_auto_attack(config: ml_collections.ConfigDict) -> None:
           "runs at each level of the curve).")
   for value in curve.levels:
     try:
-      build_auto_attack(spec, _unused, _unused, config.bounds, **{curve.param: value})
+      builders.build_auto_attack(spec, _unused, _unused, config.bounds, **{curve.param: value})
     except (TypeError, ValueError) as error:
       raise ConfigError(f"config.auto_attack: {error}") from error
 
@@ -156,7 +129,7 @@ def _check_models(config: ml_collections.ConfigDict) -> None:
   for name, spec in config.models.items():
     field = f"models.{name}"
     require(name in _victims(), field, f"is not a sound classifier; known: {_victims()}.")
-    kwargs = _as_dict(spec.get("kwargs"))
+    kwargs = builders.as_dict(spec.get("kwargs"))
     try:
       models.get_model(name, num_classes=2, **kwargs)
     except (TypeError, ValueError) as error:
@@ -196,6 +169,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   require(config.num_examples >= 0, "num_examples",
           f"must be non-negative, got {config.num_examples}.")
   _check_attacks(config)
+  _check_robustness(config)
   _check_auto_attack(config)
 
 

@@ -16,7 +16,8 @@ from typing import Dict
 
 import ml_collections
 
-from soundjax.experiments.occlusion import checks, report
+from soundjax.experiments import results_page
+from soundjax.experiments.occlusion import checks, page, report
 from soundjax.experiments.occlusion.evaluate import run_task
 
 
@@ -39,5 +40,5 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict:
                        attribution=config.attribution.to_dict())
     tasks[name] = run_task(name, task_config, workdir)
   results = {"tasks": tasks, "wall_seconds": time.perf_counter() - start}
-  report.write(results, workdir)
+  report.write(results, workdir, results_page.findings_block(page, results))
   return results

@@ -42,6 +42,7 @@ def task_results(config, prepared, per_model: List[Dict], seconds: Dict) -> Dict
   return {
       "dataset": config.data.name, "data_settings": config.data.settings.to_dict(),
       "model": config.model.name, "loss": config.loss, "metric": metric,
+      "domain": "sound" if is_spectrogram(config) else "image",
       "occluded": "log-mel spectrogram (the model input)" if is_spectrogram(config)
                   else "image (the model input)",
       "num_examples": int(len(prepared.test.y)), "num_models": len(per_model),
@@ -58,6 +59,11 @@ def task_results(config, prepared, per_model: List[Dict], seconds: Dict) -> Dict
       "num_cells": int(sum(np.size(b) for b in beats.values())),
       "seconds": seconds,
   }
+
+
+def figure_path(task: str, kind: str) -> str:
+  """A task's figure in the workdir: `kind` is "sweep", "curves" or "maps"."""
+  return f"figures/{task}_{kind}.png"
 
 
 def is_spectrogram(config) -> bool:
@@ -98,8 +104,8 @@ def markdown(name: str, results: Dict[str, Any]) -> str:
       f"Areas under the {metric} curves (fraction 0 to 1, filled with "
       f"{axes['curve_replacement']}):\n\n"
       + report.markdown_table(["method"] + axes["curves"], areas) + "\n\n"
-      f"![sweep](figures/{name}_sweep.png)\n![curves](figures/{name}_curves.png)\n"
-      f"![maps](figures/{name}_maps.png)\n")
+      + "".join(f"![{kind}]({figure_path(name, kind)})\n"
+                for kind in ("sweep", "curves", "maps")))
 
 
 def plot_task(name: str, results: Dict[str, Any], inputs: np.ndarray, maps: Dict[str, np.ndarray],
@@ -116,7 +122,8 @@ def plot_task(name: str, results: Dict[str, Any], inputs: np.ndarray, maps: Dict
       grid[d, r].set_title(f"{replacement}, occlude {direction}", fontsize=9)
   grid[0, 0].set_ylabel(metric)
   grid[0, -1].legend(fontsize=7)
-  _save(figure, os.path.join(folder, f"{name}_sweep.png"), f"{name}: {metric} when occluding")
+  _save(figure, os.path.join(folder, os.path.basename(figure_path(name, "sweep"))),
+        f"{name}: {metric} when occluding")
 
   figure, grid = plt.subplots(1, len(axes_info["curves"]), squeeze=False, sharey=True,
                               figsize=(8, 4))
@@ -130,8 +137,10 @@ def plot_task(name: str, results: Dict[str, Any], inputs: np.ndarray, maps: Dict
     grid[0, c].set_xlabel("fraction occluded" if curve == "deletion" else "fraction revealed")
     grid[0, c].legend(fontsize=6)
   grid[0, 0].set_ylabel(metric)
-  _save(figure, os.path.join(folder, f"{name}_curves.png"), f"{name}: deletion / insertion")
-  plot_maps(inputs, maps, spectrogram, os.path.join(folder, f"{name}_maps.png"), name)
+  _save(figure, os.path.join(folder, os.path.basename(figure_path(name, "curves"))),
+        f"{name}: deletion / insertion")
+  plot_maps(inputs, maps, spectrogram,
+            os.path.join(folder, os.path.basename(figure_path(name, "maps"))), name)
 
 
 def _plot_cell(axes, methods, mean, std, metric, fractions, d, r) -> None:
@@ -177,10 +186,11 @@ def _save(figure, path: str, title: str) -> None:
 
 
 @report.on_process_zero
-def write(results: Dict[str, Any], workdir: str) -> None:
-  """Writes `results.json` and `summary.md` (one section per task) into `workdir`."""
+def write(results: Dict[str, Any], workdir: str, findings: str) -> None:
+  """Writes `results.json` and `summary.md` (the findings block, then one section per task)
+  into `workdir`."""
   report.write_json(os.path.join(workdir, "results.json"), results)
   sections = [markdown(name, task) for name, task in results["tasks"].items()]
   with open(os.path.join(workdir, "summary.md"), "w") as file:
-    file.write("# Occlusion by loss-gradient attributions (Paper 1)\n\n"
+    file.write("# Occlusion by loss-gradient attributions (Paper 1)\n\n" + findings + "\n"
                f"Wall time {results['wall_seconds']:.0f} s.\n\n" + "\n".join(sections))

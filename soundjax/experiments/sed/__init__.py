@@ -16,7 +16,8 @@ import jax
 import ml_collections
 
 from soundjax import data, training
-from soundjax.experiments.sed import evaluate, setup
+from soundjax.experiments import results_page
+from soundjax.experiments.sed import evaluate, page, setup
 from soundjax.experiments.sed import report as sed_report
 from soundjax.report import ensure_dir, mean_std
 
@@ -89,5 +90,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
       "detectors": detectors,
   }
   results["wall_seconds"] = time.perf_counter() - start
-  sed_report.write(workdir, config, results, builder, references["test"], firsts)
+  sed_report.write(workdir, config, results, builder, references["test"], firsts,
+                   results_page.findings_block(page, results))
   return results

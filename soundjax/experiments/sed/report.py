@@ -25,6 +25,8 @@ COLUMNS = (
     ("psds2", None, "PSDS2"),
     ("event_sed_eval", "f_measure", "event F (sed_eval defaults)"),
 )
+# The figures of event F against the attention width and against the attack's SNR floor.
+WIDTH_PLOT, SNR_PLOT = "event_f_vs_width.png", "event_f_vs_snr.png"
 
 
 def _value(figures: Optional[dict], key: str, sub: Optional[str]) -> Optional[float]:
@@ -53,13 +55,22 @@ def best_attention(results: Dict[str, Any]) -> Optional[str]:
   return max(scored)[1] if scored else None
 
 
-def markdown(results: Dict[str, Any]) -> str:
-  """The Markdown report: the score tables, the figures and the prediction files."""
+def scores_table(results: Dict[str, Any]) -> str:
+  """The test scores of every detector (`COLUMNS`), mean ± std over seeds."""
+  return report.markdown_table(
+      ["detector", "widths"] + [column for _, _, column in COLUMNS],
+      [[name, _widths(entry["widths"])] + [_cell(entry, key, sub) for key, sub, _ in COLUMNS]
+       for name, entry in results["detectors"].items()])
+
+
+def markdown(results: Dict[str, Any], findings: str = "") -> str:
+  """The Markdown report: the findings block, the score tables, the figures and the prediction
+  files."""
   detectors = results["detectors"]
   seeds = len(results["seeds"])
   lines = [
       f"# Sound event detection with memory-controlled self-attention ({results['dataset']})",
-      "",
+      "", findings,
       f"{len(detectors)} detectors x {seeds} seed(s), {results['num_test_clips']} test clips of "
       f"{results['num_frames']} frames at {results['frame_rate']:g} frames/s; "
       f"{results['wall_seconds']:.0f} s this run. Every cell is the mean ± std over seeds of the "
@@ -69,12 +80,9 @@ def markdown(results: Dict[str, Any]) -> str:
       "",
       "## Test scores",
       "",
-      report.markdown_table(
-          ["detector", "widths"] + [column for _, _, column in COLUMNS],
-          [[name, _widths(entry["widths"])] + [_cell(entry, key, sub) for key, sub, _ in COLUMNS]
-           for name, entry in detectors.items()]),
+      scores_table(results),
       "",
-      "![event F against attention width](event_f_vs_width.png)",
+      f"![event F against attention width]({WIDTH_PLOT})",
       "",
       "## Class-wise event F (mean over seeds)",
       "",
@@ -99,7 +107,7 @@ def markdown(results: Dict[str, Any]) -> str:
             [[name, _number(entry["clean"]["event_f"])] +
              [_number(point["event_f"]) for point in entry["curve"]]
              for name, entry in attacked.items()]),
-        "", "![event F against SNR](event_f_vs_snr.png)", ""]
+        "", f"![event F against SNR]({SNR_PLOT})", ""]
   figures = results.get("figures", {})
   if figures.get("piano_rolls"):
     lines += ["## Piano rolls (first seed)", "", f"![piano rolls]({figures['piano_rolls']})", ""]
@@ -138,7 +146,7 @@ def _width_plot(workdir: str, results: Dict[str, Any]) -> None:
     if name in detectors and xs:
       f = detectors[name]["mean"]["event"]["f_measure"]
       curves[name] = ([xs[0], xs[-1]], [np.nan if f is None else f] * 2)
-  report.plot_curves(curves, os.path.join(workdir, "event_f_vs_width.png"),
+  report.plot_curves(curves, os.path.join(workdir, WIDTH_PLOT),
                      title="Test event F against attention width (mean over seeds)",
                      xlabel=f"width in frames ({full} = every frame)", ylabel="event F",
                      log_x=True)
@@ -165,8 +173,9 @@ def _attention_maps(workdir: str, name: str, result, x: np.ndarray) -> Optional[
 
 @report.on_process_zero
 def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, Any], builder,
-          test: evaluate.Reference, firsts: Dict[str, Dict[str, Any]]) -> None:
-  """Writes every output file into `workdir` (and `results["figures"]`)."""
+          test: evaluate.Reference, firsts: Dict[str, Dict[str, Any]], findings: str) -> None:
+  """Writes every output file into `workdir` (and `results["figures"]`); `results.md` opens
+  with `findings` (Markdown)."""
   labels, frames = results["class_names"], results["num_frames"]
   hop = 1.0 / results["frame_rate"]
   figures: Dict[str, Any] = {"predictions": {}, "attention": {}}
@@ -201,10 +210,11 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
     report.plot_curves({name: ([p["snr_db"] for p in entry["curve"]],
                                [p["event_f"] for p in entry["curve"]])
                         for name, entry in attacked.items()},
-                       os.path.join(workdir, "event_f_vs_snr.png"),
+                       os.path.join(workdir, SNR_PLOT),
                        title="Test event F under PGD", xlabel="SNR floor (dB)",
                        ylabel="event F", invert_x=True)
   report.write_json(os.path.join(workdir, "results.json"), results)
-  for name, text in (("results.md", markdown(results)), ("summary.md", summary(results))):
+  for name, text in (("results.md", markdown(results, findings)),
+                     ("summary.md", summary(results))):
     with open(os.path.join(workdir, name), "w") as file:
       file.write(text)

@@ -20,7 +20,15 @@ import ml_collections
 import numpy as np
 
 from soundjax import data, training
-from soundjax.experiments.vocal_percussion import baselines, evaluate, recogniser, robustness, setup
+from soundjax.experiments import results_page
+from soundjax.experiments.vocal_percussion import (
+  baselines,
+  evaluate,
+  page,
+  recogniser,
+  robustness,
+  setup,
+)
 from soundjax.experiments.vocal_percussion import report as vp_report
 from soundjax.report import ensure_dir, on_process_zero
 
@@ -174,5 +182,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
         "accuracy": saliency["accuracy"]}
   results["wall_seconds"] = time.perf_counter() - start
   vp_report.write(workdir, results, {"maps": saliency["maps"], "patches": patches[clips],
-                                     "instruments": records.instrument[clips]})
+                                     "instruments": records.instrument[clips]},
+                  results_page.findings_block(page, results))
   return results

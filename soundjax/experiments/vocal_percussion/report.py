@@ -31,7 +31,7 @@ def rows(results: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
   return found + [(LEVEL_NAMES[name], entry) for name, entry in results["embeddings"].items()]
 
 
-def _method(entry: Dict[str, Any], method: str) -> str:
+def method_of(entry: Dict[str, Any], method: str) -> str:
   """`method`, or the entry's own when it has one method only (the recogniser classifies by
   itself, so it fills the published table's row with its own figure)."""
   own = list(entry["mean"]["participant_wise"])
@@ -39,7 +39,7 @@ def _method(entry: Dict[str, Any], method: str) -> str:
 
 
 def _cell(entry: Dict[str, Any], key: str, method: str, *, own: bool = True) -> str:
-  method = _method(entry, method) if own else method
+  method = method_of(entry, method) if own else method
   if method not in entry["mean"][key]:
     return "—"
   return f"{entry['mean'][key][method]:.3f} ± {entry['std'][key][method]:.3f}"
@@ -54,15 +54,16 @@ def columns(results: Dict[str, Any]) -> List[str]:
 def best(results: Dict[str, Any], method: str) -> str:
   """The row of highest mean participant-wise accuracy of `method`."""
   return max(rows(results),
-             key=lambda row: row[1]["mean"]["participant_wise"][_method(row[1], method)])[0]
+             key=lambda row: row[1]["mean"]["participant_wise"][method_of(row[1], method)])[0]
 
 
-def markdown(results: Dict[str, Any]) -> str:
-  """The Markdown report: the published-layout table, the other classifiers, the figure."""
+def markdown(results: Dict[str, Any], findings: str = "") -> str:
+  """The Markdown report: the findings block, the published-layout table, the other classifiers,
+  the figures."""
   first = columns(results)[0]
   users = ", ".join(results["held_out_user_names"])
   lines = [
-      f"# User-based vocal percussion classification ({results['dataset']})", "",
+      f"# User-based vocal percussion classification ({results['dataset']})", "", findings,
       f"{len(results['held_out_users'])} held-out users ({users}), "
       f"{results['num_records']['train']} isolated-take and {results['num_records']['test']} "
       f"improvised records of theirs; {len(results['seeds'])} seed(s); "
@@ -119,7 +120,7 @@ def _per_user_table(results: Dict[str, Any], method: str) -> str:
   names = results["held_out_user_names"]
   body = []
   for name, entry in rows(results):
-    run, own = entry["runs"][0], _method(entry, method)
+    run, own = entry["runs"][0], method_of(entry, method)
     values = (np.mean([run["per_user"][m] for m in run["per_user"] if m.startswith("knn_")],
                       axis=0) if own == "knn" else run["per_user"][own])
     body.append([name] + [f"{v:.3f}" for v in values])
@@ -167,8 +168,10 @@ def plot_embeddings(workdir: str, results: Dict[str, Any], path: str) -> None:
 
 
 @report.on_process_zero
-def write(workdir: str, results: Dict[str, Any], saliency: Dict[str, Any]) -> None:
-  """Writes every output file into `workdir` (and `results["figures"]`)."""
+def write(workdir: str, results: Dict[str, Any], saliency: Dict[str, Any],
+          findings: str) -> None:
+  """Writes every output file into `workdir` (and `results["figures"]`); `results.md` opens
+  with `findings` (Markdown)."""
   figures = {}
   if saliency["maps"]:
     maps = np.mean(saliency["maps"], axis=0)  # Over seeds.
@@ -183,6 +186,7 @@ def write(workdir: str, results: Dict[str, Any], saliency: Dict[str, Any]) -> No
   figures["embeddings"] = "embedding_scatter.png"
   results["figures"] = figures
   report.write_json(os.path.join(workdir, "results.json"), results)
-  for name, text in (("results.md", markdown(results)), ("summary.md", summary(results))):
+  for name, text in (("results.md", markdown(results, findings)),
+                     ("summary.md", summary(results))):
     with open(os.path.join(workdir, name), "w") as file:
       file.write(text)
