@@ -4,7 +4,8 @@
 Writes `<out>/<name>.md` and its figures (`<out>/<name>/*.png`, scaled down) from
 `<workdir>/results.json`, laid out by `soundjax.experiments.results_page` with the experiment's
 page module (`soundjax/experiments/<experiment>/page.py`). The page names the command, the run's
-wall time and the commit of this checkout. `scripts/reproduce_*.sh` call it after their run.
+wall time and the commit (this checkout's, or `--revision`). `scripts/reproduce_*.sh` call it
+after their run.
 """
 
 import argparse
@@ -22,18 +23,18 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default="docs/results", help="folder of the pages")
   parser.add_argument("--name", help="the page's name (default: the experiment's)")
   parser.add_argument("--command", required=True, help="the command that produced the run")
-  parser.add_argument("--skip-missing", action="store_true",
-                      help="exit 0 with a message when the experiment has no page module yet")
+  parser.add_argument("--revision",
+                      help="the commit the run was produced at, when not this checkout's HEAD "
+                           "(default: HEAD, plus ' + uncommitted changes' on a dirty tree)")
   args = parser.parse_args(argv)
   page = results_page.load_page(args.experiment)
   if page is None:
-    message = (f"soundjax.experiments.{args.experiment} has no page module (page.py) yet: no "
-               "results page written.")
-    print(message, file=sys.stderr)
-    return 0 if args.skip_missing else 2
+    print(f"results_page: error: soundjax.experiments.{args.experiment} has no page module "
+          "(page.py): no results page written.", file=sys.stderr)
+    return 2
   try:
     path = results_page.write_page(page, args.name or args.experiment, args.workdir, args.out,
-                                   command=args.command)
+                                   command=args.command, revision=args.revision)
   except FileNotFoundError as error:
     print(f"results_page: error: {error}", file=sys.stderr)
     return 1

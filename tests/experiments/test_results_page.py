@@ -164,14 +164,13 @@ def test_load_page_finds_each_paper_page_and_none_where_there_is_none():
   assert results_page.load_page("no_such_experiment") is None
 
 
-def test_the_script_skips_an_experiment_without_a_page_only_when_asked(tmp_path, capsys):
+def test_the_script_fails_on_an_experiment_without_a_page_or_results(tmp_path, capsys):
   spec = importlib.util.spec_from_file_location("results_page_script",
                                                 os.path.join(REPO, "scripts", "results_page.py"))
   script = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(script)
   args = ["--experiment", "quickstart", "--workdir", str(tmp_path), "--command", "x"]
   assert script.main(args) == 2
-  assert script.main(args + ["--skip-missing"]) == 0
   assert "no page module" in capsys.readouterr().err
   assert script.main(["--experiment", "sed"] + args[2:]) == 1
   assert "results.json" in capsys.readouterr().err
