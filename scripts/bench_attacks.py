@@ -47,8 +47,9 @@ row gives its fraction of the matmul peak and its note torchattacks' fraction on
 (XLA's count of the same attack). The `cnn/fgsm` group adds the attack's convolutions as bare
 im2col matrix products (`gemm_ceiling`): what any formulation of them could reach if patch
 gathers and scatters cost nothing. Measured on 2 cores (jax 0.10.2, torch 2.13 with oneDNN):
-XLA's convolutions run the attacks at 0.19-0.29 of the peak, torchattacks at 0.12-0.18 on the
-VGG (its max-pool and BatchNorm backward are slow) and 0.31 on the CNN, the bare products at 0.77.
+XLA's convolutions run the attacks at 0.18-0.24 of the peak, torchattacks at 0.12-0.19 on the
+VGG (its max-pool and BatchNorm backward are slow) and 0.30-0.32 on the CNN, the bare products at
+0.75.
 An explicit im2col convolution (strided slices, concatenation, one product) ran the CNN's FGSM
 1.12x the native one, not the 2.5x it would need: its gathers and scatters are the cost. XLA's
 CPU flags `xla_cpu_use_onednn`, `xla_cpu_use_xnnpack` and XNNPACK graph fusion changed the CNN's
