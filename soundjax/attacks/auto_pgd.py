@@ -177,14 +177,7 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
     losses = jnp.zeros(num_steps + 1, loss.dtype).at[0].set(loss)
     state = (delta, delta, grad, loss, 2.0 * jnp.asarray(eps, x.dtype), delta, grad, loss,
              jnp.int32(0), loss, jnp.bool_(True), losses, delta, fooled(params, x + delta, y))
-    # As `core.iterative`: straight-line steps on CPU, where XLA runs input gradients faster.
-    straight = unroll if unroll is not None else (
-        jax.default_backend() == "cpu" and num_steps <= core.MAX_UNROLLED_STEPS)
-    if straight:
-      for i in range(num_steps):
-        state = body(i, state)
-    else:
-      state = jax.lax.fori_loop(0, num_steps, body, state)
+    state = core.run_steps(body, state, num_steps, unroll)
     best, best_loss, losses, adv, found = (state[k] for k in (5, 7, 11, 12, 13))
     return x + jnp.where(found, adv, best), ApgdTrace(losses, best_loss, found)
 

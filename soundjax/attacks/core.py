@@ -12,7 +12,7 @@ All parts are pure and safe on zero gradients and zero-power signals (no NaN).
 """
 
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -101,18 +101,24 @@ def iterative(loss_fn: LossFn, *, init: Init, step: optax.GradientTransformation
       return project(delta + updates, x), state
 
     delta = project(init(x, key), x)
-    carry = (delta, step.init(delta))
-    # Decided here, at trace time, so that the backend is the one this trace compiles for.
-    straight = unroll if unroll is not None else (
-        jax.default_backend() == "cpu" and num_steps <= MAX_UNROLLED_STEPS)
-    if straight:
-      for i in range(num_steps):
-        carry = body(i, carry)
-    else:
-      carry = jax.lax.fori_loop(0, num_steps, body, carry)
-    return x + carry[0]
+    return x + run_steps(body, (delta, step.init(delta)), num_steps, unroll)[0]
 
   return attack
+
+
+def run_steps(body: Callable[[Any, Any], Any], carry: Any, num_steps: int,
+              unroll: Optional[bool] = None) -> Any:
+  """`carry` after `num_steps` calls `carry = body(i, carry)`: straight-line code or a
+  `lax.fori_loop`, as `unroll` says (None: straight on CPU up to `MAX_UNROLLED_STEPS`, decided
+  at trace time so that the backend is the one this trace compiles for). Every iterative attack's
+  loop."""
+  straight = unroll if unroll is not None else (
+      jax.default_backend() == "cpu" and num_steps <= MAX_UNROLLED_STEPS)
+  if not straight:
+    return jax.lax.fori_loop(0, num_steps, body, carry)
+  for i in range(num_steps):
+    carry = body(i, carry)
+  return carry
 
 
 def best_of(attack: Attack, loss_fn: LossFn, *, num_restarts: int) -> Attack:

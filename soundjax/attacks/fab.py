@@ -227,15 +227,7 @@ def fab_targeted(logits_fn: LogitsFn, *, eps: float, norm: str = "linf", num_ste
       return jnp.where(hit, x0 + (v - x0) * beta, v), best, best_size
 
     def run(start, best, best_size):
-      state = (start, best, best_size)
-      straight = unroll if unroll is not None else (
-          jax.default_backend() == "cpu" and num_steps <= core.MAX_UNROLLED_STEPS)
-      if straight:
-        for i in range(num_steps):
-          state = step(i, state)
-      else:
-        state = jax.lax.fori_loop(0, num_steps, step, state)
-      return state[1:]
+      return core.run_steps(step, (start, best, best_size), num_steps, unroll)[1:]
 
     def random_start(r):
       if norm == "linf":
