@@ -113,6 +113,13 @@ def nonnegative(name: str, value: Any) -> float:
   return float(value)
 
 
+def function(name: str, value: Any, where: str = "") -> Callable:
+  """A callable; a TypeError names the argument (after `where`, e.g. the factory) otherwise."""
+  if not callable(value):
+    raise TypeError(f"{where + ': ' if where else ''}{name} must be a function, got {value!r}")
+  return value
+
+
 def positive(name: str, value: Any) -> float:
   """A finite number > 0."""
   if not is_number(value) or not math.isfinite(value) or value <= 0:

@@ -71,3 +71,11 @@ def test_one_of_lists_none_among_named_choices():
                                        r"\(did you mean 'b'\?\)"):
     checks.one_of("mode", "bb", ("b", None, "a"))
   assert checks.one_of("mode", None, ("b", None)) is None
+
+
+def test_function_names_a_non_callable_and_its_caller():
+  assert checks.function("fn", len) is len
+  with pytest.raises(TypeError, match=r"^soundjax.attacks.x: loss_fn must be a function, got 3$"):
+    checks.function("loss_fn", 3, "soundjax.attacks.x")
+  with pytest.raises(TypeError, match=r"^fn must be a function"):
+    checks.function("fn", None)

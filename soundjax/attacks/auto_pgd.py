@@ -136,8 +136,8 @@ def apgd(loss_fn: LossFn, *, eps: float, num_steps: int, norm: str = "linf",
   checks.fraction("rho", rho)
   checks.fraction("momentum", momentum)
   checks.integer("num_restarts", num_restarts)
-  if is_adversarial is not None and not callable(is_adversarial):
-    raise TypeError(f"is_adversarial must be a function, got {is_adversarial!r}")
+  if is_adversarial is not None:
+    checks.function("is_adversarial", is_adversarial)
   accepts = is_adversarial or (lambda params, x, y: False)
   fooled = lambda params, x, y: jnp.asarray(accepts(params, x, y), bool)
   project = core.budget(norm, eps, bounds, snr_db)

@@ -48,6 +48,22 @@ def snr_amplitude(x: jax.Array, snr_db: float) -> jax.Array:
   return rms(x) * 10.0 ** (-snr_db / 20.0)
 
 
+def budget_radius(x: jax.Array, *, norm: str, eps: Any, snr_db: Any = None) -> jax.Array:
+  """The amplitude of the budget `(eps, snr_db)` around `x`, in units of `norm`.
+
+  `budget` keeps `delta` in the `norm` ball of radius `eps` and, with `snr_db`, scales it down
+  until `RMS(delta) <= snr_amplitude(x, snr_db)`. A sign step moves every sample by the same
+  amount `a`, so its RMS is `a`: in Linf units the SNR floor's amplitude is that RMS itself; in L2
+  units it is the RMS times `sqrt(x.size)`. The radius is the smaller of the ball's and the
+  floor's. `eps` and `snr_db` may be traced.
+  """
+  eps = jnp.asarray(eps, x.dtype)
+  if snr_db is None:
+    return eps
+  floor = snr_amplitude(x, snr_db).astype(x.dtype)
+  return jnp.minimum(eps, floor * math.sqrt(x.size) if norm == "l2" else floor)
+
+
 # --- the loop ---
 
 # XLA:CPU runs a convolution's input gradient 3-5x slower in a program holding a loop (even one

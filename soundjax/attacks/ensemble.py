@@ -135,8 +135,7 @@ def auto_attack(logits_fn: LogitsFn, *, eps: float, ce_loss: LossFn, dlr_targete
   checks.integer("num_target_classes", num_target_classes)
   for name, fn in (("logits_fn", logits_fn), ("ce_loss", ce_loss),
                    ("dlr_targeted_loss", dlr_targeted_loss)):
-    if not callable(fn):
-      raise TypeError(f"{_WHERE}: {name} must be a function, got {fn!r}")
+    checks.function(name, fn, _WHERE)
 
   def adversarial(params, v, label):
     return jnp.all(jnp.isfinite(v)) & (jnp.argmax(logits_fn(params, v)) != label)

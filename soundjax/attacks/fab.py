@@ -166,8 +166,7 @@ def fab_targeted(logits_fn: LogitsFn, *, eps: float, norm: str = "linf", num_ste
   checks.fraction("beta", beta)
   if not (checks.is_number(eta) and 1.0 <= eta < float("inf")):
     raise ValueError(f"eta must be a finite number >= 1, got {eta!r}")
-  if not callable(logits_fn):
-    raise TypeError(f"{_WHERE}: logits_fn must be a function, got {logits_fn!r}")
+  checks.function("logits_fn", logits_fn, _WHERE)
   checks.bounds(bounds)
   project = core.budget(norm, eps, bounds, snr_db)
   size = (lambda v: jnp.max(jnp.abs(v))) if norm == "linf" else core.l2_norm

@@ -76,6 +76,43 @@ def reference_steps(params, x, y, x_start, *, eps, step_size, num_steps, decay=N
   return iterates
 
 
+@pytest.mark.parametrize("name", ["bim", "pgd", "mi_fgsm"])
+@pytest.mark.parametrize("steps, match", [
+    (dict(), "exactly one of step_size and step_factor"),
+    (dict(step_size=0.1, step_factor=2.5), "exactly one of step_size and step_factor"),
+    (dict(step_factor=0.0), "step_factor"),
+])
+def test_iterative_attacks_take_one_step_rule(name, steps, match):
+  with pytest.raises(ValueError, match=match):
+    getattr(attacks, name)(LINEAR_LOSS, eps=0.1, num_steps=2, **steps)
+
+
+def test_step_factor_scales_each_step_by_the_clips_budget_radius():
+  # BIM from zero on the MLP: with `step_factor` the steps are the closed form's with
+  # step_size = factor * radius / steps, the radius eps, or under an SNR floor that binds,
+  # RMS(x) 10^(-snr / 20) of each clip (its own step per clip; one sign step of that size sits on
+  # the floor); the sweep over SNR compiles once.
+  params, (x, y, keys) = mlp_params(), batch(2)
+  for snr_db, factor, num_steps in ((None, 2.0, 2), (30.0, 1.0, 1)):
+    radius = np.full(len(x), EPS) if snr_db is None else np.minimum(
+        EPS, np.sqrt(np.mean(np.asarray(x, np.float64) ** 2, -1)) * 10 ** (-snr_db / 20))
+    got = batched(attacks.bim(MLP_LOSS, eps=EPS, step_factor=factor, num_steps=num_steps,
+                              snr_db=snr_db, bounds=BOUNDS))(params, x, y, keys)
+    for i in range(len(x)):
+      expected = reference_steps(params, x[i:i + 1], y[i:i + 1], x[i:i + 1], eps=radius[i],
+                                 step_size=factor * radius[i] / num_steps,
+                                 num_steps=num_steps)
+      np.testing.assert_allclose(got[i], expected[-1][0], rtol=0, atol=1e-6)
+    if snr_db is not None:
+      assert np.ptp(radius) > 0 and np.all(radius < EPS)  # per clip, and the floor binds
+  sweep = jax.jit(lambda snr, *args: jax.vmap(attacks.pgd(
+      MLP_LOSS, eps=EPS, step_factor=2.5, num_steps=2, snr_db=snr), in_axes=(None, 0, 0, 0))(
+          *args))
+  for snr_db in (20.0, 30.0, 40.0):
+    sweep(jnp.float32(snr_db), params, x, y, keys)
+  assert sweep._cache_size() == 1
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: attacks.fgsm(LINEAR_LOSS, eps=-0.1), "eps"),
     (lambda: attacks.fgsm(LINEAR_LOSS, eps=float("nan")), "eps"),

@@ -5,32 +5,29 @@ Step rules of the curve (`config.robustness.step_rule`; `STEP_RULES`):
 - "madry": each step is `step_factor * radius / num_steps` (Madry et al., 2018: 2.5 eps /
   steps, so that the walk can cross the whole ball from any start and still move along its
   boundary), where `radius` is the budget's amplitude around the clip in units of the attack's
-  norm (`radius`); PGD also starts uniformly in the ball of that radius. The attacks that take a
-  step size (`STEERED`) are built here from the parts of `attacks.gradient` with that step; the
-  others (FGSM's step is its budget) run as configured.
+  norm (`attacks.core.budget_radius`); PGD also starts uniformly in the ball of that radius. The
+  attacks whose factories take a `step_factor` (`STEERED`) get it; the others (FGSM's step is its
+  budget) run as configured.
 - "fixed": the attack's own `step_size`, whatever the budget (the attack as `attacks.ATTACKS`
   builds it).
 """
 
 import inspect
-import math
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-import jax
-import jax.numpy as jnp
 import ml_collections
-import optax
 
-from soundjax import attacks, checks, losses
+from soundjax import attacks, losses
 from soundjax.types import Attack, Bounds, LogitsFn, LossFn
 
 # Budgets the attacks take as traced scalars (a curve over one compiles once per model), and the
 # sign of their strength: a larger eps is a larger budget, a larger SNR a smaller one.
 BUDGETS = {"eps": 1.0, "snr_db": -1.0}
 STEP_RULES = ("madry", "fixed")
-# The attacks of `attacks.ATTACKS` that take a `step_size`, rebuilt by `steered` under "madry":
-# their factories take the step as a number, and here it depends on the (traced) budget.
-STEERED = ("pgd", "bim", "mi_fgsm")
+# The attacks of `attacks.ATTACKS` whose step can follow the budget (their factories take a
+# `step_factor`), built by `steered` under "madry".
+STEERED = tuple(name for name, factory in attacks.ATTACKS.items()
+                if "step_factor" in inspect.signature(factory).parameters)
 # The one-step attack of sanity check (c): one step of the budget in the steepest direction of
 # the curve attack's norm, projected as it is (for an SNR budget: the paper's fixed-SNR FGSM).
 ONE_STEP = "fgsm"
@@ -101,38 +98,11 @@ def takes(attack: str, *names: str) -> bool:
   return set(names) <= set(inspect.signature(attacks.ATTACKS[attack]).parameters)
 
 
-def radius(x: jax.Array, *, norm: str, eps: Any, snr_db: Any = None) -> jax.Array:
-  """The amplitude of the budget `(eps, snr_db)` around clip `x`, in units of `norm`.
-
-  `attacks.budget` keeps `delta` in the `norm` ball of radius `eps` and, with `snr_db`, scales it
-  down until `RMS(delta) <= RMS(x) 10^(-snr_db / 20)` (`attacks.core.snr_amplitude`: the SNR as
-  the paper measures it, the power of `x` over that of `delta`). A sign step moves every sample
-  by the same amount `a`, so its RMS is `a`: in Linf units the SNR floor's amplitude is that RMS
-  itself; in L2 units it is the RMS times `sqrt(x.size)`. The budget's radius is the smaller of
-  the ball's and the floor's. `eps` and `snr_db` may be traced.
-  """
-  eps = jnp.asarray(eps, x.dtype)
-  if snr_db is None:
-    return eps
-  floor = attacks.core.snr_amplitude(x, snr_db).astype(x.dtype)
-  return jnp.minimum(eps, floor * math.sqrt(x.size) if norm == "l2" else floor)
-
-
-def _arguments(name: str, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
-  """The keyword arguments of factory `name` with its defaults filled in; a TypeError names an
-  unknown or missing one. `step_size` may be absent (the rule sets it)."""
-  bound = inspect.signature(attacks.ATTACKS[name]).bind(None, **{"step_size": None, **kwargs})
-  bound.apply_defaults()
-  return dict(list(bound.arguments.items())[1:])
-
-
 def steered(name: str, loss_fn: LossFn, kwargs: Mapping[str, Any], *, bounds: Bounds,
             step_factor: float) -> Attack:
-  """Attack `name` of `STEERED` whose step is `step_factor * radius(x) / num_steps`.
-
-  The same expression over `attacks`' parts as `attacks.pgd`, `bim` or `mi_fgsm`, but with the
-  step (and PGD's uniform start) computed from the clip's budget inside the attack, so that
-  `eps` or `snr_db` may be traced and an SNR budget gives each clip its own amplitude.
+  """Attack `name` of `STEERED` with steps of `step_factor * radius / num_steps`: the library's
+  factory with `step_factor` (`attacks.gradient`), the budget's radius per clip, so that `eps`
+  or `snr_db` may be traced and an SNR budget gives each clip its own amplitude.
 
   Args:
     name: "pgd", "bim" or "mi_fgsm".
@@ -141,37 +111,12 @@ def steered(name: str, loss_fn: LossFn, kwargs: Mapping[str, Any], *, bounds: Bo
     bounds: `(lo, hi)` box for `x_adv` (widened to contain `x`), or None.
     step_factor: the step in units of `radius / num_steps`, > 0 (Madry et al.: 2.5).
 
-  Returns:
-    `attack(params, x, y, key) -> x_adv`.
-
   Example:
     >>> attack = steered("pgd", loss_fn, dict(eps=2.0, snr_db=20.0, num_steps=10),
     ...                  bounds=(-1.0, 1.0), step_factor=2.5)
   """
-  checks.positive("step_factor", step_factor)
-  args = _arguments(name, kwargs)
-  # Built once for the library's checks of the other arguments (the step here replaces its own).
-  attacks.ATTACKS[name](loss_fn, **{**args, "step_size": 1.0, "bounds": bounds})
-  norm, eps, snr_db = args.get("norm", "linf"), args["eps"], args["snr_db"]
-  num_steps = checks.integer("num_steps", args["num_steps"])
-  project = attacks.budget(norm, eps, bounds, snr_db)
-
-  def attack(params, x, y, key):
-    size = radius(x, norm=norm, eps=eps, snr_db=snr_db)
-    scale = optax.scale(step_factor * size / num_steps)
-    if name == "mi_fgsm":
-      step = optax.chain(attacks.normalize_l1(), optax.trace(args["decay"]),
-                         optax.scale_by_sign(), scale)
-    else:
-      step = optax.chain(attacks.normalize(norm), scale)
-    start = name == "pgd" and args["random_start"]
-    init = attacks.init_uniform(norm, size) if start else attacks.init_zeros()
-    return attacks.iterative(loss_fn, init=init, step=step, project=project,
-                             num_steps=num_steps)(params, x, y, key)
-
-  if name == "pgd":
-    return attacks.best_of(attack, loss_fn, num_restarts=args["num_restarts"])
-  return attack
+  kwargs = {key: value for key, value in kwargs.items() if key != "step_size"}
+  return attacks.ATTACKS[name](loss_fn, **kwargs, bounds=bounds, step_factor=step_factor)
 
 
 def curve_kwargs(config: ml_collections.ConfigDict, **overrides: Any) -> Dict[str, Any]:

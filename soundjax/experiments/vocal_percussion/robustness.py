@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from soundjax import attacks, checks, models, parallel, report
 from soundjax.checks import require
@@ -67,10 +66,9 @@ def make_attack(loss_fn: LossFn, *, num_steps: int, rel_step: float = 2.5,
                 bounds: Bounds = PATCH_BOUNDS) -> Callable:
   """The jitted batched Linf PGD on patches, the budget traced.
 
-  Built from the attack library's parts (`attacks.pgd` takes a fixed step size; here the step
-  follows the traced budget): uniform start in the ball, `num_steps` sign steps of
-  `rel_step * eps / num_steps`, each projected onto the ball and the box `bounds` (widened to
-  contain the clean patch).
+  `attacks.pgd` with `step_factor=rel_step`, so that the step follows the traced budget: uniform
+  start in the ball, `num_steps` sign steps of `rel_step * eps / num_steps`, each projected onto
+  the ball and the box `bounds` (widened to contain the clean patch).
 
   Args:
     loss_fn: per-example `(variables, patch, y) -> scalar` to ascend; `y` may have any shape.
@@ -93,9 +91,7 @@ def make_attack(loss_fn: LossFn, *, num_steps: int, rel_step: float = 2.5,
   bounds = checks.bounds(bounds)
 
   def attack_one(variables, patch, y, eps, key):
-    step = optax.chain(attacks.normalize("linf"), optax.scale(rel_step * eps / num_steps))
-    pgd = attacks.iterative(loss_fn, init=attacks.init_uniform_linf(eps), step=step,
-                            project=attacks.budget("linf", eps, bounds), num_steps=num_steps)
+    pgd = attacks.pgd(loss_fn, eps=eps, num_steps=num_steps, step_factor=rel_step, bounds=bounds)
     return pgd(variables, patch, y, key)
 
   def attack(variables, patches, y, eps, keys):
