@@ -8,12 +8,14 @@ single model or no model at all, so that compile time stays small.
 import json
 import os
 import shutil
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import tqdm
 
 from configs import adversarial as adversarial_config
 from soundjax import attacks, models, training
@@ -51,8 +53,8 @@ def tiny_config(data_dir, settings):
   return config
 
 
-def _attack_spec(attack, targeted=False, **kwargs):
-  return {"attack": attack, "targeted": targeted, "kwargs": kwargs}
+def _attack_spec(attack, targeted=False, per_class=None, **kwargs):
+  return {"attack": attack, "targeted": targeted, "kwargs": kwargs, "per_class": per_class}
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +244,8 @@ def test_config_variants_are_valid(variant):
      "config.models.vgg.train.learning_rate"),
     (lambda c: c.frontend.update(sample_rate=8000), "config.frontend.sample_rate"),
     (lambda c: c.clips.update(per_class=0), "config.clips.per_class"),
+    (lambda c: c.attacks.cw.update(per_class=0), "config.attacks.cw.per_class"),
+    (lambda c: c.attacks.pgd.update(per_class=2), "config.main_attack"),
     (lambda c: c.update(loss="sigmoid_binary_cross_entropy"), "config.loss"),
     (lambda c: c.auto_attack.update(enabled=True, norm="l1"), "config.auto_attack"),
     (lambda c: (c.auto_attack.update(enabled=True), c.robustness.update(param="step_size")),
@@ -288,6 +292,41 @@ def test_targets_resolve_by_name_or_index_and_pair_with_other_labels():
   clip, target = setup.attack_pairs(labels, (0, 2), 4)
   np.testing.assert_array_equal(clip, [0, 1, 2, 2])  # each clip, every target but its label
   np.testing.assert_array_equal(target, [2, 0, 0, 2])
+
+
+def test_first_per_class_keeps_the_first_clips_of_each_class_in_order():
+  labels = np.array([3, 1, 3, 3, 0, 1, 0])
+  np.testing.assert_array_equal(setup.first_per_class(labels, 1), [0, 1, 4])
+  np.testing.assert_array_equal(setup.first_per_class(labels, 2), [0, 1, 2, 4, 5, 6])
+  np.testing.assert_array_equal(setup.first_per_class(labels, None), np.arange(7))
+
+
+def test_an_attack_with_per_class_runs_on_its_subset_only():
+  """A linear victim: FGSM at 20 dB on the first clip of each class (clips 0, 1 and 3), the
+  targeted attack on the first two of each class; the others on all six clips."""
+  weights = jnp.asarray(np.random.default_rng(0).normal(size=(16, 3)), jnp.float32)
+  logits = lambda w, x: x @ w
+  loss = lambda w, x, y: optax.softmax_cross_entropy_with_integer_labels(logits(w, x), y)
+  task = types.SimpleNamespace(logits_fn=lambda: logits, loss_fn=lambda: loss)
+  result = types.SimpleNamespace(task=task, state=types.SimpleNamespace(variables=weights))
+  predict = lambda x: np.asarray(jax.nn.softmax(x @ weights))
+  x = np.asarray(np.random.default_rng(1).uniform(-0.5, 0.5, (6, 16)), np.float32)
+  y = np.array([0, 1, 0, 2, 1, 1])
+  victim = evaluate.Victim("linear", result, predict, predict(x))
+  config = adversarial_config.get_config("quick")
+  config.attacks = {
+      "noise": _attack_spec("white_noise", snr_db=20.0),
+      "fgsm": _attack_spec("fgsm_snr", snr_db=20.0, per_class=1),
+      "cw_targeted": _attack_spec("carlini_wagner_l2", targeted=True, num_steps=2,
+                                  binary_search_steps=1, per_class=2)}
+  config.main_attack = "noise"
+  metrics, main = evaluate.attack_victim(config, victim, x, y, (), jax.random.key(0),
+                                         tqdm.tqdm(disable=True))
+  assert {a: m["num_examples"] for a, m in metrics.items()} == {
+      "noise": 6, "fgsm": 3, "cw_targeted": 5}
+  assert main.shape == x.shape
+  first = [0, 1, 3]
+  assert metrics["fgsm"]["clean_accuracy"] == np.mean(np.argmax(predict(x[first]), -1) == y[first])
 
 
 def test_success_predicates_on_hand_computed_cases():

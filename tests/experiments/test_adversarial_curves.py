@@ -115,7 +115,10 @@ def test_sanity_curves_follow_the_curve_attack():
   # The step as results.json records it.
   assert curves.step(_pgd_curve_config()) == {"rule": "madry", "num_steps": 3, "factor": 2.5}
   assert curves.step(_pgd_curve_config("fixed")) == {"rule": "fixed", "num_steps": 3,
-                                                     "step_size": 0.0005}
+                                                     "step_factor": 2.5}
+  fixed = _pgd_curve_config("fixed")
+  fixed.attacks.pgd.kwargs = dict(eps=0.002, step_size=0.0005, num_steps=3)
+  assert curves.step(fixed) == {"rule": "fixed", "num_steps": 3, "step_size": 0.0005}
 
 
 # --- sanity checks on hand-made curves ---

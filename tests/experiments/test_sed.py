@@ -142,7 +142,7 @@ def test_shipped_configs_are_valid(variant):
     ("attention.score", "cosine", "config.attention"),
     ("model.name", "vgg", "config.loss is 'multilabel_sigmoid_cross_entropy', but vgg"),
     ("scoring.psds_thresholds", 1, "config.scoring.psds_thresholds must be an integer >= 2"),
-    ("attack.step_size", -1.0, "config.attack"),
+    ("attack.step_factor", -1.0, "config.attack"),
     ("selection_threshold", 1.0, "config.selection_threshold must be in (0, 1)"),
 ])
 def test_bad_values_fail_at_start_naming_the_field(tmp_path, field, value, message):

@@ -107,7 +107,8 @@ def steered(name: str, loss_fn: LossFn, kwargs: Mapping[str, Any], *, bounds: Bo
   Args:
     name: "pgd", "bim" or "mi_fgsm".
     loss_fn: `(params, x, y) -> scalar` to increase.
-    kwargs: the factory's keyword arguments but `bounds` (`step_size` is ignored).
+    kwargs: the factory's keyword arguments but `bounds` (its own `step_size` or
+      `step_factor` is replaced by `step_factor`).
     bounds: `(lo, hi)` box for `x_adv` (widened to contain `x`), or None.
     step_factor: the step in units of `radius / num_steps`, > 0 (Madry et al.: 2.5).
 
@@ -115,7 +116,8 @@ def steered(name: str, loss_fn: LossFn, kwargs: Mapping[str, Any], *, bounds: Bo
     >>> attack = steered("pgd", loss_fn, dict(eps=2.0, snr_db=20.0, num_steps=10),
     ...                  bounds=(-1.0, 1.0), step_factor=2.5)
   """
-  kwargs = {key: value for key, value in kwargs.items() if key != "step_size"}
+  kwargs = {key: value for key, value in kwargs.items()
+            if key not in ("step_size", "step_factor")}
   return attacks.ATTACKS[name](loss_fn, **kwargs, bounds=bounds, step_factor=step_factor)
 
 

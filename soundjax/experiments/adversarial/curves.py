@@ -97,14 +97,14 @@ def sanity_checks(config: ml_collections.ConfigDict,
 
 def step(config: ml_collections.ConfigDict) -> Dict[str, Any]:
   """How the curve attack steps: the rule, and its factor ("madry", for an attack of
-  `builders.STEERED`) or step size ("fixed"), and its number of steps (None where it takes
-  neither)."""
+  `builders.STEERED`) or its own step size or factor ("fixed"), and its number of steps (None
+  where it takes neither)."""
   curve = config.robustness
   kwargs = builders.curve_kwargs(config)
   figures = {"rule": curve.step_rule, "num_steps": builders.curve_steps(config)}
   if config.attacks[curve.attack].attack in builders.STEERED:
     figures.update({"factor": curve.step_factor} if curve.step_rule == "madry" else
-                   {"step_size": kwargs["step_size"]})
+                   {key: kwargs[key] for key in ("step_size", "step_factor") if key in kwargs})
   return figures
 
 

@@ -2,6 +2,8 @@
 transfer matrix (the robustness curves are in `curves.py`).
 
 Conventions of `results.json` (all rates are fractions in [0, 1], null where undefined):
+- `num_examples`: the examples an attack ran on: every clip (or clip x target), or for an attack
+  with `per_class` set the first that many clips of each class.
 - `success_rate`: over all attacked examples; untargeted: argmax != true label; targeted:
   argmax == target. `success_rate_clean_correct`: the same among clips the model classified
   correctly before the attack. `confident_success_rate`: the paper's thresholds, p(true label)
@@ -144,10 +146,12 @@ def attack_victim(config: ml_collections.ConfigDict, victim: Victim, x: np.ndarr
   for index, (label, spec) in enumerate(config.attacks.items()):
     progress.set_postfix_str(f"{victim.name} {label}")
     attack = builders.build_attack(spec, task.logits_fn(), task.loss_fn(), config.bounds)
+    subset = setup.first_per_class(y, spec.get("per_class"))
     if spec.get("targeted", False):
-      clip, goal = setup.attack_pairs(y, targets, victim.clean_probs.shape[-1])
+      clip, goal = setup.attack_pairs(y[subset], targets, victim.clean_probs.shape[-1])
+      clip = subset[clip]
     else:
-      clip, goal = np.arange(len(y)), None
+      clip, goal = subset, None
     start = time.perf_counter()
     x_adv, nonfinite = victim.attack(attack, x[clip], y[clip] if goal is None else goal,
                                      jax.random.fold_in(key, index), config.attack_batch_size)

@@ -59,6 +59,9 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
             f"must be False: {spec.attack} is untargeted.")
     require(targeted or spec.attack not in ALWAYS_TARGETED, f"{field}.targeted",
             f"must be True: {spec.attack} is a targeted attack.")
+    per_class = spec.get("per_class")
+    require(per_class is None or per_class >= 1, f"{field}.per_class",
+            f"must be at least 1 (or None for every attacked clip), got {per_class}.")
     _check_builds(spec, field, config.bounds)
   for field, label in (("main_attack", config.main_attack),
                        ("robustness.attack", config.robustness.attack)):
@@ -66,6 +69,8 @@ def _check_attacks(config: ml_collections.ConfigDict) -> None:
             f"is {label!r}, which is not in config.attacks ({', '.join(config.attacks)}).")
     require(not config.attacks[label].get("targeted", False), field,
             f"must name an untargeted attack; {label!r} is targeted.")
+    require(config.attacks[label].get("per_class") is None, field,
+            f"names {label!r}, whose per_class is set: it must attack every clip.")
 
 
 def _check_curve_builds(config: ml_collections.ConfigDict, field: str, *levels: Any) -> None:
@@ -184,6 +189,15 @@ def resolve_targets(targets: Sequence[Any], class_names: Sequence[str]) -> Tuple
     resolved.append(int(index))
   require(len(set(resolved)) == len(resolved), "targets", f"repeats a class: {list(targets)}.")
   return tuple(resolved)
+
+
+def first_per_class(labels: np.ndarray, per_class: Optional[int]) -> np.ndarray:
+  """Indices of the first `per_class` entries of each class in `labels`, in order (all of them
+  when `per_class` is None): the clips an attack with `per_class` set runs on."""
+  if per_class is None:
+    return np.arange(len(labels))
+  rank = np.array([np.sum(labels[:i] == label) for i, label in enumerate(labels)], np.int64)
+  return np.flatnonzero(rank < per_class)
 
 
 def attack_pairs(labels: np.ndarray, targets: Tuple[int, ...],

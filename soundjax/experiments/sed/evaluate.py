@@ -150,15 +150,16 @@ def make_attack(task: training.Task, config: ml_collections.ConfigDict, key: jax
   (x_adv, probabilities)` for a batch of waveforms `x`, frame targets `y` and clip indices (whose
   keys are folded from `key`). `snr_db` is traced: every SNR runs on one compiled program.
 
-  PGD (`attacks.pgd`, sign steps of `step_size` from a random start) ascends the frame-wise BCE
-  against the reference frame targets on the waveform, through the front end, under the SNR
-  floor and the `bounds` box only: its Linf radius 2 covers the whole box.
+  PGD (`attacks.pgd`, sign steps of `step_factor` x the SNR budget's radius / `num_steps`, from
+  a random start in that radius) ascends the frame-wise BCE against the reference frame targets
+  on the waveform, through the front end, under the SNR floor and the `bounds` box only: its
+  Linf radius 2 covers the whole box.
   """
   spec = config.attack
   loss_fn, logits_fn = task.loss_fn(), task.logits_fn()
 
   def attack_batch(variables, snr_db, x, y, index):
-    pgd = attacks.pgd(loss_fn, eps=2.0, step_size=spec.step_size, num_steps=spec.num_steps,
+    pgd = attacks.pgd(loss_fn, eps=2.0, step_factor=spec.step_factor, num_steps=spec.num_steps,
                       bounds=tuple(config.bounds), snr_db=snr_db)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(index)
     x_adv = jax.vmap(pgd, in_axes=(None, 0, 0, 0))(variables, x, y, keys)

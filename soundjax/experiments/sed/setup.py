@@ -115,7 +115,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             (name == "num_clips" and attack[name] == 0), f"attack.{name}",
             f"must be a positive integer (num_clips may be 0: no attack), got {attack[name]!r}.")
   with config_field("attack"):
-    attacks.pgd(lambda *args: 0.0, eps=2.0, step_size=attack.step_size,
+    attacks.pgd(lambda *args: 0.0, eps=2.0, step_factor=attack.step_factor,
                 num_steps=attack.num_steps, snr_db=0.0)
     for snr in attack.snr_db:
       attacks.project_snr(snr)
