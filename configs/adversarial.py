@@ -73,9 +73,10 @@ def get_config(arg: str = ""):
   # Paper's attacks (white noise and FGSM at a fixed 20 dB SNR, DeepFool, C&W; targeted C&W and
   # L-BFGS), plus PGD under a 30 dB SNR floor (between the paper's 20 dB and the inaudible 40),
   # its step following the budget (2.5 x the clip's radius RMS(x) 10^(-30/20) / 10; `eps` 2.0,
-  # the width of `bounds`, lifts the Linf cap so that only the SNR binds). C&W and L-BFGS, hundreds of gradients a clip, run on the first clip of each
-  # class (`per_class`) with shorter schedules than the paper's (see :fsd_kaggle2018): at 200
-  # steps x 3 searches on 10 clips of each class C&W took 531 s per model on 2 CPU cores.
+  # the width of `bounds`, lifts the Linf cap so that only the SNR binds). C&W and L-BFGS,
+  # hundreds of gradients a clip, run on the first clip of each class (`per_class`) with shorter
+  # schedules than the paper's (see :fsd_kaggle2018): at 200 steps x 3 searches on 10 clips of
+  # each class C&W took 531 s per model on 2 CPU cores.
   config.attacks = ml_collections.ConfigDict({
       "white_noise": _attack("white_noise", snr_db=20.0),
       "fgsm": _attack("fgsm_snr", snr_db=20.0),
