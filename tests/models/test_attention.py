@@ -7,7 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from soundjax.models.attention import MultiHeadSelfAttention, SeqSelfAttention, window_mask
+from soundjax.models.attention import (
+  MultiHeadSelfAttention,
+  SeqSelfAttention,
+  band,
+  band_offset,
+  window_mask,
+)
 
 FRAMES, FEATURES, UNITS = 16, 4, 8
 # (layer, per-head widths, history_only) for the masking tests: centred, causal, multi-head.
@@ -69,6 +75,23 @@ def test_window_mask_matches_published_band():
     for history_only in (False, True):
       np.testing.assert_array_equal(window_mask(9, width, history_only),
                                     _band(9, width, history_only))
+
+
+@pytest.mark.parametrize("history_only", [False, True])
+def test_every_narrower_band_is_a_slice_of_the_widest(history_only):
+  """The frames of band(w) are those of band(W) at [offset, offset + w), each frame's row: what
+  lets heads sharing one score function score the widest band once."""
+  for widest in range(1, 12):
+    wide_j, wide_inside = band(9, widest, history_only)
+    for width in range(1, widest + 1):
+      j, inside = band(9, width, history_only)
+      start = band_offset(width, widest, history_only)
+      np.testing.assert_array_equal(wide_j[:, start:start + width], j)
+      np.testing.assert_array_equal(wide_inside[:, start:start + width], inside)
+      # And the frames each row sees are window_mask's, the published band.
+      rows = np.asarray(window_mask(9, width, history_only))
+      for i in range(9):
+        assert set(j[i][inside[i]]) == set(np.flatnonzero(rows[i]))
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
