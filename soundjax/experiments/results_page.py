@@ -176,12 +176,13 @@ def read_results(workdir: str) -> Dict[str, Any]:
 
 
 def copy_figure(source: str, target: str, max_width: int = MAX_FIGURE_WIDTH) -> None:
-  """Copies a PNG, scaled down to at most `max_width` pixels wide, as an optimised PNG."""
+  """Copies a PNG, scaled down to at most `max_width` pixels wide, as an optimised PNG of 256
+  colours (a colormapped spectrogram keeps its look at a third of the size or less)."""
   with Image.open(source) as image:
     if image.width > max_width:
       image = image.resize((max_width, round(image.height * max_width / image.width)),
                            Image.LANCZOS)
-    image.save(target, optimize=True)
+    image.convert("RGB").quantize(colors=256).save(target, optimize=True)
 
 
 def page_markdown(page: ModuleType, results: Dict[str, Any], *, figures: Sequence[tuple],

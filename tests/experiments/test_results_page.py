@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import types
 
+import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
@@ -138,6 +139,18 @@ def test_page_has_the_run_wall_time_commit_and_small_figure_copies(tmp_path):
   with Image.open(out / "toy" / "figures_wide.png") as image:
     assert image.size == (results_page.MAX_FIGURE_WIDTH, 225)
   assert "Wall time: 1234 s" in text and ["1", "2"] in parsed.rows
+
+
+def test_figure_copies_are_256_colour_pngs_that_keep_a_colormapped_image(tmp_path):
+  values = np.random.default_rng(0).random((120, 300)).cumsum(axis=1) / 150.0
+  rgb = (matplotlib.colormaps["magma"](values % 1.0)[..., :3] * 255).astype(np.uint8)
+  Image.fromarray(rgb).save(tmp_path / "source.png")
+  results_page.copy_figure(str(tmp_path / "source.png"), str(tmp_path / "copy.png"))
+  with Image.open(tmp_path / "copy.png") as image:
+    assert image.mode == "P" and image.size == (300, 120)
+    copied = np.asarray(image.convert("RGB"), np.float64)
+  assert np.mean(np.abs(copied - rgb)) < 3.0  # of 255
+  assert os.path.getsize(tmp_path / "copy.png") < os.path.getsize(tmp_path / "source.png")
 
 
 def test_commit_names_head_and_says_when_the_tree_is_dirty(tmp_path):
