@@ -221,10 +221,17 @@ def test_results_page_prints_the_figures_of_results_json(sed_run, tmp_path):
 def _hand_made(scores, seeds=3):
   """Results with each detector's (mean, std) test event F."""
   entry = lambda widths, f: {"widths": widths, "mean": {"event": {"f_measure": f[0]}},
-                             "std": {"event": {"f_measure": f[1]}}}
+                             "std": {"event": {"f_measure": f[1]}}, "runs": [{}] * seeds}
   return {"dataset": "toy", "seeds": list(range(seeds)),
           "detectors": {name: entry([] if name == setup.BASELINE else [5], f)
                         for name, f in scores.items()}}
+
+
+def test_one_seed_shows_no_spread():
+  scores = {"baseline": (0.20, 0.0), "width_5": (0.30, 0.0)}
+  for seeds, spread in ((1, None), (3, 0.0)):
+    found = page.findings(_hand_made(scores, seeds))
+    assert [f.spread for f in found[:2]] == [spread, spread]
 
 
 @pytest.mark.parametrize("scores, seeds, outcome", [

@@ -25,6 +25,9 @@ CLAIM = Claim(
 
 
 def _f(entry: Dict[str, Any], statistic: str = "mean") -> Optional[float]:
+  """The entry's mean test event F, or its std over seeds (None from one seed)."""
+  if statistic == "std" and len(entry["runs"]) < 2:
+    return None
   return entry[statistic]["event"]["f_measure"]
 
 
@@ -85,13 +88,14 @@ def verdict(results: Dict[str, Any]) -> results_page.Verdict:
   if baseline is None or entry is None or _f(baseline) is None:
     return results_page.judge([], subject=subject,
                               missing="the run lacks a scored baseline or attention detector")
-  gain, spread = _gain(results), _f(entry, "std") + _f(baseline, "std")
+  gain = _gain(results)
   parts = [Part(gain > 0, f"the best attention detector ({best}) has event F {_f(entry):.3f} "
                           f"against the baseline's {_f(baseline):.3f} ("
                           f"{'+' if gain >= 0 else '-'}{abs(gain):.3f})")]
   if seeds < 2:
     parts.append(Part(False, "one seed gives no spread to compare the gain with"))
   else:
+    spread = _f(entry, "std") + _f(baseline, "std")
     parts.append(Part(gain > spread, f"the gain is {'above' if gain > spread else 'within'} the "
                                      f"seeds' spread ({spread:.3f}, the sum of the two "
                                      "standard deviations)"))

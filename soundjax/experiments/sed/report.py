@@ -35,8 +35,11 @@ def _value(figures: Optional[dict], key: str, sub: Optional[str]) -> Optional[fl
 
 
 def _cell(entry: Dict[str, Any], key: str, sub: Optional[str] = None) -> str:
+  """Mean ± std over seeds; the mean alone from one seed (its std of 0 says nothing)."""
   mean, std = _value(entry["mean"], key, sub), _value(entry["std"], key, sub)
-  return "n/a" if mean is None else f"{mean:.3f} ± {std:.3f}"
+  if mean is None:
+    return "n/a"
+  return f"{mean:.3f} ± {std:.3f}" if len(entry["runs"]) > 1 else f"{mean:.3f}"
 
 
 def _number(value: Optional[float]) -> str:
