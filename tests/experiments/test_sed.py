@@ -94,6 +94,36 @@ def test_attack_curve_respects_each_snr_floor(sed_run):
       assert point["measured_snr_db_min"] >= point["snr_db"] - 1e-3
 
 
+def test_attacked_clips_are_scored_against_their_own_events_only(sed_run):
+  config, workdir, results = sed_run
+  builder = data.prepare_config(config.data)
+  reference = evaluate.reference(builder, "test", config)
+  names = reference.filenames[:config.attack.num_clips]
+  for name, entry in results["detectors"].items():
+    # The written predictions are the first seed's, whose probabilities the attack starts from.
+    estimated = sed.read_events_tsv(os.path.join(workdir, "predictions", f"{name}.tsv"))
+    event = _reference_metric("event", {f: reference.events[f] for f in names}, estimated,
+                              results["class_names"], t_collar=0.25, percentage_of_length=0.5,
+                              evaluate_offset=False)
+    clean = entry["robustness"]["clean"]
+    np.testing.assert_allclose(clean["event_error_rate"],
+                               event.results()["overall"]["error_rate"]["error_rate"])
+    np.testing.assert_allclose(clean["event_f"],
+                               event.results()["overall"]["f_measure"]["f_measure"],
+                               equal_nan=True)
+
+
+def test_first_files_of_a_reference_keep_only_their_events():
+  reference = evaluate.Reference(["a", "b", "c"], {"a": [(0.0, 1.0, "dog")], "b": [],
+                                                   "c": [(1.0, 2.0, "car")]},
+                                 {"a": 5.0, "b": 4.0, "c": 3.0})
+  first = reference.first(2)
+  assert first == evaluate.Reference(["a", "b"], {"a": [(0.0, 1.0, "dog")], "b": []},
+                                     {"a": 5.0, "b": 4.0})
+  scores = evaluate.event_scores(first, {"a": [(0.0, 1.0, "dog")]}, ["car", "dog"], 0.25)
+  assert scores == {"event_f": 1.0, "event_error_rate": 0.0}  # c's car is not a miss
+
+
 def test_report_files_and_tables(sed_run):
   _, workdir, results = sed_run
   assert sorted(results["detectors"]) == [setup.BASELINE, setup.MULTI_HEAD]

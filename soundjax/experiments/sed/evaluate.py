@@ -38,6 +38,13 @@ class Reference:
   events: Dict[str, List[Event]]
   durations: Dict[str, float]
 
+  def first(self, count: int) -> "Reference":
+    """The reference of the first `count` files alone: the events of the other files are not
+    in it (scored against all, a subset's detections would miss every other file's events)."""
+    names = self.filenames[:count]
+    return Reference(names, {f: self.events[f] for f in names},
+                     {f: self.durations[f] for f in names})
+
 
 def class_names(builder) -> List[str]:
   """The detector's classes, in the order of its output columns."""
@@ -189,8 +196,7 @@ def robustness(result: training.TrainResult, clips: Dict[str, np.ndarray], refer
   """
   hop, collar = 1.0 / setup.frame_rate(config), config.scoring.collar
   attack = make_attack(result.task, config, key)
-  subset = Reference(reference.filenames[:len(clips["x"])], reference.events,
-                     reference.durations)
+  subset = reference.first(len(clips["x"]))
   index = np.arange(len(clips["x"]))
   curve = []
   for snr in config.attack.snr_db:
