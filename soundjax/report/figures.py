@@ -1,7 +1,7 @@
 """Figures (matplotlib, headless) that experiments write into a workdir."""
 
 import os
-from typing import Mapping, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -63,11 +63,13 @@ def plot_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Seq
 
 def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], path: str, *,
                 title: str, xlabel: str, ylabel: str, invert_x: bool = False,
-                log_x: bool = False) -> None:
-  """Saves one line per name in `curves` (name -> (xs, ys)) with markers on the points."""
+                log_x: bool = False, styles: Optional[Mapping[str, Mapping[str, Any]]] = None
+                ) -> None:
+  """Saves one line per name in `curves` (name -> (xs, ys)) with markers on the points;
+  `styles` maps a name to its line's matplotlib keywords (e.g. `color`, `linestyle`)."""
   figure, axes = plt.subplots(figsize=(6, 4))
   for name, (xs, ys) in curves.items():
-    axes.plot(xs, ys, marker="o", label=name)
+    axes.plot(xs, ys, **{"marker": "o", "label": name, **(styles or {}).get(name, {})})
   if invert_x:
     axes.invert_xaxis()
   if log_x:
@@ -76,7 +78,7 @@ def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], p
   axes.set_ylabel(ylabel)
   axes.set_title(title)
   axes.grid(alpha=0.3)
-  axes.legend()
+  axes.legend(fontsize="small" if len(curves) > 6 else None)
   figure.tight_layout()
   figure.savefig(path, dpi=120)
   plt.close(figure)

@@ -5,12 +5,13 @@ curve, and the sanity checks of Carlini et al. (2019) on hand-made curves.
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import ml_collections
 import numpy as np
 import pytest
 
 from configs import adversarial as adversarial_config
-from soundjax.experiments.adversarial import builders, curves, sanity
+from soundjax.experiments.adversarial import builders, curves, report, sanity
 from soundjax.metrics import perturbation
 
 W = jnp.array([0.5, -1.0, 2.0, -0.25, 1.5, -3.0, 0.75, 1.0])  # the input gradient: sign known
@@ -187,3 +188,23 @@ def test_check_curves_reports_every_check_and_why_one_cannot_be_made():
     assert checks[name] == {"passed": None, "reason": "the curve attack takes no steps"}
   rules = sanity.rules(rise_tolerance=0.0, zero_accuracy=0.05, steps_tolerance=0.05)
   assert set(rules) == set(sanity.CHECKS) and "0.05" in rules["reaches_zero"]
+
+
+def test_the_robustness_plot_draws_the_sanity_curves_beside_each_model(tmp_path, monkeypatch):
+  curve = {"attack": "pgd", "param": "snr_db", "levels": [30.0, 20.0],
+           "accuracy": {"a": [0.8, 0.4], "b": [0.7, None]},
+           "one_step": {"attack": "fgsm", "accuracy": {"a": [0.9, 0.6], "b": [0.9, 0.8]}},
+           "double_steps": {"num_steps": 20, "accuracy": {"a": [0.8, 0.3], "b": [0.6, 0.1]}}}
+  figures = []
+  monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its lines
+  lines, styles = report.robustness_lines(curve)
+  report.report.plot_curves(lines, str(tmp_path / "curve.png"), styles=styles, title="t",
+                            xlabel="snr_db", ylabel="accuracy")
+  drawn = {line.get_label(): line for line in figures[0].axes[0].get_lines()}
+  assert list(drawn) == ["a", "a: fgsm (one step)", "a: pgd (20 steps)",
+                         "b", "b: fgsm (one step)", "b: pgd (20 steps)"]
+  np.testing.assert_array_equal(drawn["a: pgd (20 steps)"].get_ydata(), [0.8, 0.3])
+  assert np.isnan(drawn["b"].get_ydata()[1])  # a level not measured is a gap, not a zero
+  assert [drawn[n].get_linestyle() for n in ("b", "b: fgsm (one step)", "b: pgd (20 steps)")] \
+      == ["-", ":", "--"]
+  assert drawn["a"].get_color() == drawn["a: fgsm (one step)"].get_color() != drawn["b"].get_color()

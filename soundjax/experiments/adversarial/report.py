@@ -92,6 +92,20 @@ def _curve_rows(curve: Dict[str, Any], model: str) -> list:
   return rows
 
 
+def robustness_lines(curve: Dict[str, Any]) -> Tuple[Dict[str, Tuple[list, list]],
+                                                     Dict[str, Dict[str, str]]]:
+  """The lines of the robustness plot and their styles: every row of `_curve_rows` of every
+  model, one colour per model, solid for the curve attack, dotted for the one-step attack and
+  dashed for twice the steps (the sanity checks' curves, drawn so that a failed check shows)."""
+  lines, styles = {}, {}
+  for index, model in enumerate(curve["accuracy"]):
+    for row, (label, accuracy) in enumerate(_curve_rows(curve, model)):
+      name = model if row == 0 else f"{model}: {label}"
+      lines[name] = (curve["levels"], [np.nan if a is None else a for a in accuracy])
+      styles[name] = {"color": f"C{index % 10}", "linestyle": ("-", ":", "--")[row]}
+  return lines, styles
+
+
 def _figure(key: str, value: Any) -> str:
   if key == "at":  # a budget
     return f"{value:g}"
@@ -287,10 +301,9 @@ def write(workdir: str, config: ml_collections.ConfigDict, results: Dict[str, An
                       title=f"Transfer of {transfer['attack']}: success rate",
                       xlabel="scored on", ylabel="crafted on")
   curve = results["robustness"]
+  lines, styles = robustness_lines(curve)
   report.plot_curves(
-      {model: (curve["levels"], [np.nan if a is None else a for a in accuracy])
-       for model, accuracy in curve["accuracy"].items()},
-      os.path.join(workdir, ROBUSTNESS_PLOT),
+      lines, os.path.join(workdir, ROBUSTNESS_PLOT), styles=styles,
       title=f"Accuracy under {curve['attack']}", xlabel=curve["param"],
       ylabel="accuracy on attacked clips", invert_x=curve["param"] == "snr_db")
   report.write_json(os.path.join(workdir, "results.json"), results)
