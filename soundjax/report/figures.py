@@ -61,13 +61,18 @@ def plot_heatmap(matrix: np.ndarray, row_names: Sequence[str], column_names: Seq
   plt.close(figure)
 
 
+LEGEND_INSIDE = 6  # lines whose legend fits inside a plot_curves figure
+
+
 def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], path: str, *,
                 title: str, xlabel: str, ylabel: str, invert_x: bool = False,
                 log_x: bool = False, styles: Optional[Mapping[str, Mapping[str, Any]]] = None
                 ) -> None:
   """Saves one line per name in `curves` (name -> (xs, ys)) with markers on the points;
-  `styles` maps a name to its line's matplotlib keywords (e.g. `color`, `linestyle`)."""
-  figure, axes = plt.subplots(figsize=(6, 4))
+  `styles` maps a name to its line's matplotlib keywords (e.g. `color`, `linestyle`). More than
+  `LEGEND_INSIDE` lines get their legend beside the axes, where it hides none of them."""
+  many = len(curves) > LEGEND_INSIDE
+  figure, axes = plt.subplots(figsize=(9, 4) if many else (6, 4))
   for name, (xs, ys) in curves.items():
     axes.plot(xs, ys, **{"marker": "o", "label": name, **(styles or {}).get(name, {})})
   if invert_x:
@@ -78,7 +83,10 @@ def plot_curves(curves: Mapping[str, Tuple[Sequence[float], Sequence[float]]], p
   axes.set_ylabel(ylabel)
   axes.set_title(title)
   axes.grid(alpha=0.3)
-  axes.legend(fontsize="small" if len(curves) > 6 else None)
+  if many:
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  else:
+    axes.legend()
   figure.tight_layout()
   figure.savefig(path, dpi=120)
   plt.close(figure)

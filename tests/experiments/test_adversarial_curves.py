@@ -208,3 +208,16 @@ def test_the_robustness_plot_draws_the_sanity_curves_beside_each_model(tmp_path,
   assert [drawn[n].get_linestyle() for n in ("b", "b: fgsm (one step)", "b: pgd (20 steps)")] \
       == ["-", ":", "--"]
   assert drawn["a"].get_color() == drawn["a: fgsm (one step)"].get_color() != drawn["b"].get_color()
+
+
+@pytest.mark.parametrize("count, outside", [(2, False), (7, True)])
+def test_a_long_legend_goes_beside_the_axes(tmp_path, monkeypatch, count, outside):
+  figures = []
+  monkeypatch.setattr(plt, "close", figures.append)
+  lines = {f"line {i}": ([0.0, 1.0], [i, i + 1.0]) for i in range(count)}
+  report.report.plot_curves(lines, str(tmp_path / "curve.png"), title="t", xlabel="x",
+                            ylabel="y")
+  axes = figures[0].axes[0]
+  figures[0].canvas.draw()
+  legend, box = axes.get_legend().get_window_extent(), axes.get_window_extent()
+  assert (legend.x0 >= box.x1) == outside
