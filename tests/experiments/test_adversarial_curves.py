@@ -190,17 +190,23 @@ def test_check_curves_reports_every_check_and_why_one_cannot_be_made():
   assert set(rules) == set(sanity.CHECKS) and "0.05" in rules["reaches_zero"]
 
 
-def test_the_robustness_plot_draws_the_sanity_curves_beside_each_model(tmp_path, monkeypatch):
+@pytest.fixture
+def kept_figures(monkeypatch):
+  """The figures the plot functions close, kept to read their lines and legends."""
+  figures = []
+  monkeypatch.setattr(plt, "close", figures.append)
+  return figures
+
+
+def test_the_robustness_plot_draws_the_sanity_curves_beside_each_model(tmp_path, kept_figures):
   curve = {"attack": "pgd", "param": "snr_db", "levels": [30.0, 20.0],
            "accuracy": {"a": [0.8, 0.4], "b": [0.7, None]},
            "one_step": {"attack": "fgsm", "accuracy": {"a": [0.9, 0.6], "b": [0.9, 0.8]}},
            "double_steps": {"num_steps": 20, "accuracy": {"a": [0.8, 0.3], "b": [0.6, 0.1]}}}
-  figures = []
-  monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its lines
   lines, styles = report.robustness_lines(curve)
   report.report.plot_curves(lines, str(tmp_path / "curve.png"), styles=styles, title="t",
                             xlabel="snr_db", ylabel="accuracy")
-  drawn = {line.get_label(): line for line in figures[0].axes[0].get_lines()}
+  drawn = {line.get_label(): line for line in kept_figures[0].axes[0].get_lines()}
   assert list(drawn) == ["a", "a: fgsm (one step)", "a: pgd (20 steps)",
                          "b", "b: fgsm (one step)", "b: pgd (20 steps)"]
   np.testing.assert_array_equal(drawn["a: pgd (20 steps)"].get_ydata(), [0.8, 0.3])
@@ -211,13 +217,11 @@ def test_the_robustness_plot_draws_the_sanity_curves_beside_each_model(tmp_path,
 
 
 @pytest.mark.parametrize("count, outside", [(2, False), (7, True)])
-def test_a_long_legend_goes_beside_the_axes(tmp_path, monkeypatch, count, outside):
-  figures = []
-  monkeypatch.setattr(plt, "close", figures.append)
+def test_a_long_legend_goes_beside_the_axes(tmp_path, kept_figures, count, outside):
   lines = {f"line {i}": ([0.0, 1.0], [i, i + 1.0]) for i in range(count)}
   report.report.plot_curves(lines, str(tmp_path / "curve.png"), title="t", xlabel="x",
                             ylabel="y")
-  axes = figures[0].axes[0]
-  figures[0].canvas.draw()
+  axes = kept_figures[0].axes[0]
+  kept_figures[0].canvas.draw()
   legend, box = axes.get_legend().get_window_extent(), axes.get_window_extent()
   assert (legend.x0 >= box.x1) == outside
