@@ -136,15 +136,23 @@ def findings_block(page: ModuleType, results: Dict[str, Any], heading: str = "##
       f"**Verdict: {verdict.outcome}.** {verdict.sentence}", ""])
 
 
-def commit(root: str = ".") -> str:
+def commit(root: str = ".", ignore: Sequence[str] = ()) -> str:
   """`git rev-parse HEAD` of the checkout at `root`, plus " + uncommitted changes" when its
-  tracked files differ from that commit or it has untracked files git does not ignore."""
+  tracked files differ from that commit or it has untracked files git does not ignore.
+
+  Changes under the paths in `ignore` (relative to the working directory, or absolute: the page
+  being rewritten and its figures, which a resumed or repeated run changes) do not count.
+  """
   def git(*args):
     return subprocess.run(["git", "-C", root, *args], check=True, capture_output=True,
                           text=True).stdout.strip()
   try:
     head = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain"))
+    top = os.path.realpath(git("rev-parse", "--show-toplevel"))
+    inside = [path for path in map(os.path.realpath, ignore)  # git refuses paths outside
+              if os.path.commonpath([path, top]) == top]
+    dirty = bool(git("status", "--porcelain", "--", ".",
+                     *[f":(exclude){path}" for path in inside]))
   except (OSError, subprocess.CalledProcessError) as error:
     raise RuntimeError(f"results_page.commit: {root!r} is not a git checkout ({error})") from None
   return head + (" + uncommitted changes" if dirty else "")
@@ -221,14 +229,16 @@ def write_page(page: ModuleType, name: str, workdir: str, out: str, *, command: 
     workdir: the run's output folder (holds `results.json` and the figures).
     out: the folder of the pages, e.g. "docs/results".
     command: the command that produced the run, printed on the page.
-    revision: the commit printed on the page (default: `commit()` of the working directory).
+    revision: the commit printed on the page (default: `commit()` of the working directory,
+      changes to this page and its figures aside).
 
   Returns:
     The page's path.
   """
   results = read_results(workdir)
-  revision = commit() if revision is None else revision
   folder = os.path.join(out, name)
+  page_path = os.path.join(out, f"{name}.md")
+  revision = commit(ignore=(page_path, folder)) if revision is None else revision
   os.makedirs(folder, exist_ok=True)
   for stale in os.listdir(folder):  # Figures of an earlier page that this one may not show.
     if stale.endswith(".png"):
@@ -239,7 +249,6 @@ def write_page(page: ModuleType, name: str, workdir: str, out: str, *, command: 
     copy_figure(os.path.join(workdir, path), os.path.join(folder, target))
     shown.append((f"{name}/{target}", caption))
   text = page_markdown(page, results, figures=shown, command=command, revision=revision)
-  page_path = os.path.join(out, f"{name}.md")
   with open(page_path, "w", encoding="utf-8") as file:
     file.write(text)
   return page_path

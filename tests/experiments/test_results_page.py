@@ -169,6 +169,31 @@ def test_commit_names_head_and_says_when_the_tree_is_dirty(tmp_path):
     results_page.commit(str(tmp_path / "nowhere"))
 
 
+def test_commit_ignores_the_page_being_rewritten_and_its_figures(tmp_path):
+  def git(*args):
+    return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+  git("init", "-q")
+  pages = tmp_path / "docs" / "results"
+  pages.mkdir(parents=True)
+  (pages / "sed.md").write_text("old page")
+  (pages / "vp.md").write_text("another page")
+  git("add", ".")
+  git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "pages")
+  head = git("rev-parse", "HEAD")
+  ignore = (str(pages / "sed.md"), str(pages / "sed"))
+  (pages / "sed.md").write_text("new page")
+  (pages / "sed").mkdir()
+  (pages / "sed" / "figure.png").write_bytes(b"png")
+  assert results_page.commit(str(tmp_path)) == head + " + uncommitted changes"
+  assert results_page.commit(str(tmp_path), ignore=ignore) == head
+  # Pages written outside the checkout change nothing in it.
+  assert results_page.commit(str(tmp_path), ignore=(str(tmp_path.parent / "elsewhere"),)) == (
+      head + " + uncommitted changes")
+  (pages / "vp.md").write_text("changed too")  # Not the page being written: it counts.
+  assert results_page.commit(str(tmp_path), ignore=ignore) == head + " + uncommitted changes"
+
+
 def test_load_page_finds_each_paper_page_and_none_where_there_is_none():
   for name in ("adversarial", "occlusion", "sed", "vocal_percussion"):
     page = results_page.load_page(name)
