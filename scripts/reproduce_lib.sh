@@ -26,5 +26,5 @@ reproduce() {
   "${command[@]}"
   echo "$0: the run took $((SECONDS - start)) s; writing its page."
   python scripts/results_page.py --experiment "$experiment" --workdir "$workdir" --name "$name" \
-    --command "$0 $* (runs: ${command[*]})"
+    --command "$0${*:+ $*} (runs: ${command[*]})"
 }
