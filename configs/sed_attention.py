@@ -43,10 +43,11 @@ VARIANTS = ("", "quick", "urban_sed")
 def get_config(arg: str = ""):
   config = common.base_config()
   config.experiment = "sed"
-  # The synthetic study is sized for an hour on 2 CPU cores, where the published CRNN on 10 s
-  # clips takes ~2-3 s a step of 32 (measured): one seed (the paper reports one run), 5 s
-  # soundscapes (250 frames, still 2.5x the widest band), 32 conv channels instead of 64, 1200
-  # steps (64 epochs of 600 clips; about 0.35 s a step). At 800 steps every detector's validation
+  # The synthetic study is sized for about an hour on 2 CPU cores (projected 70-74 min), where
+  # the published CRNN on 10 s clips takes ~2-3 s a step of 32 (measured): one seed (the paper
+  # reports one run), 5 s soundscapes (250 frames, still 2.5x the widest band), 32 conv channels
+  # instead of 64, 1200 steps (64 epochs of 600 clips; 0.40 s a step for the CRNN alone, about
+  # 1.6x that for widths 100 and the multi-head model). At 800 steps every detector's validation
   # event F still rose by 0.03-0.07 per 100 steps; resumed to 1400, widths 5, 25 and 50 peaked
   # at steps 1100, 800 and 1000 and the baseline stayed within 0.338-0.374 from step 900 on.
   # Widths span 0.1-2 s; `--config.widths='(5,25,50,100,None)'` adds attention over every frame
