@@ -153,15 +153,22 @@ def test_figure_copies_are_256_colour_pngs_that_keep_a_colormapped_image(tmp_pat
   assert os.path.getsize(tmp_path / "copy.png") < os.path.getsize(tmp_path / "source.png")
 
 
-def test_commit_names_head_and_says_when_the_tree_is_dirty(tmp_path):
+def _committed_repo(root, files):
+  """A git repository at `root` with `files` ({relative path: text}) committed; its HEAD."""
   def git(*args):
-    return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
                           text=True).stdout.strip()
   git("init", "-q")
-  (tmp_path / "a.txt").write_text("a")
-  git("add", "a.txt")
-  git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "a")
-  head = git("rev-parse", "HEAD")
+  for name, text in files.items():
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text)
+  git("add", ".")
+  git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "files")
+  return git("rev-parse", "HEAD")
+
+
+def test_commit_names_head_and_says_when_the_tree_is_dirty(tmp_path):
+  head = _committed_repo(tmp_path, {"a.txt": "a"})
   assert results_page.commit(str(tmp_path)) == head
   (tmp_path / "a.txt").write_text("b")
   assert results_page.commit(str(tmp_path)) == head + " + uncommitted changes"
@@ -170,17 +177,9 @@ def test_commit_names_head_and_says_when_the_tree_is_dirty(tmp_path):
 
 
 def test_commit_ignores_the_page_being_rewritten_and_its_figures(tmp_path):
-  def git(*args):
-    return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
-  git("init", "-q")
+  head = _committed_repo(tmp_path, {"docs/results/sed.md": "old page",
+                                    "docs/results/vp.md": "another page"})
   pages = tmp_path / "docs" / "results"
-  pages.mkdir(parents=True)
-  (pages / "sed.md").write_text("old page")
-  (pages / "vp.md").write_text("another page")
-  git("add", ".")
-  git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "pages")
-  head = git("rev-parse", "HEAD")
   ignore = (str(pages / "sed.md"), str(pages / "sed"))
   (pages / "sed.md").write_text("new page")
   (pages / "sed").mkdir()
