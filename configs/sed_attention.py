@@ -43,15 +43,14 @@ VARIANTS = ("", "quick", "urban_sed")
 def get_config(arg: str = ""):
   config = common.base_config()
   config.experiment = "sed"
-  # The synthetic study is sized for about an hour on 2 CPU cores (projected 70-74 min), where
-  # the published CRNN on 10 s clips takes ~2-3 s a step of 32 (measured): one seed (the paper
-  # reports one run), 5 s soundscapes (250 frames, still 2.5x the widest band), 32 conv channels
-  # instead of 64, 1200 steps (64 epochs of 600 clips; 0.40 s a step for the CRNN alone, about
-  # 1.6x that for widths 100 and the multi-head model). At 800 steps every detector's validation
-  # event F still rose by 0.03-0.07 per 100 steps; resumed to 1400, widths 5, 25 and 50 peaked
-  # at steps 1100, 800 and 1000 and the baseline stayed within 0.338-0.374 from step 900 on.
+  # The synthetic study is sized for under an hour on 2 CPU cores, where the published CRNN on
+  # 10 s clips takes ~2-3 s a step of 32 (measured): one seed (the paper reports one run), 5 s
+  # soundscapes (250 frames, still 2.5x the widest band), 32 conv channels instead of 64, 1000
+  # steps (53 epochs of 600 clips; measured 0.37 s a step for the CRNN, 0.43-0.52 s with
+  # attention). Resumed to 1400 steps (1200 for width 100 and the multi-head model), no
+  # detector's validation event F beat its best of the first 1000 steps by more than 0.031.
   # Widths span 0.1-2 s; `--config.widths='(5,25,50,100,None)'` adds attention over every frame
-  # (the dense 250 x 250 scores: ~1.5x the cost of all others).
+  # (the dense 250 x 250 scores: a step costs about 2.4x the CRNN's).
   config.seeds = (0,)
   # 5 s soundscapes at 16 kHz (the synthetic events hold nothing above ~6 kHz), 600/200/200.
   config.data = common.data_config("synth_soundscapes", sample_rate=16000, clip_seconds=5.0,
@@ -71,7 +70,7 @@ def get_config(arg: str = ""):
       "history_only": False, "score": "additive", "units": 64, "share_scores": True})
   # Published: Adam 1e-3, batch 32, BCE, the best validation state; here selected by validation
   # event F at `selection_threshold`.
-  config.train.update(learning_rate=1e-3, batch_size=32, num_steps=1200, eval_every=100,
+  config.train.update(learning_rate=1e-3, batch_size=32, num_steps=1000, eval_every=100,
                       eval_batch_size=32, select_on="validate", select_metric="event_f")
   config.selection_threshold = 0.5
   # Decoding: median filter (frames, odd), then the global (or per-class) threshold with the best
