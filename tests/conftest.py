@@ -4,6 +4,7 @@ Rank promotion raises, so silent broadcasting fails loudly. (Strict dtype promot
 optax's own Adam update does not pass it.)"""
 
 import atexit
+import os
 import shutil
 import tempfile
 
@@ -14,10 +15,16 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # for one jax.random.normal here); it only matters for random numbers sharded across devices.
 jax.config.update("jax_threefry_partitionable", False)
 # Many tests build the same small models again (a new closure misses jit's in-memory cache): the
-# persistent cache, fresh per test process, serves the repeats. Tests of "compiles once" count
-# traces (`_cache_size`), which it does not change.
-_JAX_CACHE = tempfile.mkdtemp(prefix="soundjax-jax-cache-")
-atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+# persistent cache, fresh per test run, serves the repeats. pytest-xdist's workers inherit the
+# folder from the controller's environment, so a program one worker compiled serves the other
+# (a half-written entry read meanwhile is a warning and a recompile); the controller, which made
+# it, removes it when it exits last. Tests of "compiles once" count traces (`_cache_size`),
+# which the cache does not change.
+_JAX_CACHE = os.environ.get("SOUNDJAX_TEST_JAX_CACHE")
+if _JAX_CACHE is None:
+  _JAX_CACHE = os.environ["SOUNDJAX_TEST_JAX_CACHE"] = tempfile.mkdtemp(
+      prefix="soundjax-jax-cache-")
+  atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 jax.config.update("jax_compilation_cache_dir", _JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
