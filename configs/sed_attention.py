@@ -46,9 +46,10 @@ def get_config(arg: str = ""):
   # The synthetic study is sized for under an hour on 2 CPU cores, where the published CRNN on
   # 10 s clips takes ~2-3 s a step of 32 (measured): one seed (the paper reports one run), 5 s
   # soundscapes (250 frames, still 2.5x the widest band), 32 conv channels instead of 64, 1000
-  # steps (53 epochs of 600 clips; measured 0.37 s a step for the CRNN, 0.43-0.52 s with
-  # attention). Resumed to 1400 steps, no detector's validation event F beat its best of the
-  # first 1000 steps by more than 0.016 (0.031 in an earlier run with the gathered attention).
+  # steps (53 epochs of 600 clips; in the fresh-clone run, evaluations included, 0.38 s a step
+  # for the CRNN and 0.41-0.47 s with attention). Resumed to 1400 steps, no detector's
+  # validation event F beat its best of the first 1000 steps by more than 0.016 (0.031 in an
+  # earlier run with the gathered attention).
   # Widths span 0.1-2 s; `--config.widths='(5,25,50,100,None)'` adds attention over every frame
   # (the dense 250 x 250 scores: a step costs about 2.4x the CRNN's).
   config.seeds = (0,)
