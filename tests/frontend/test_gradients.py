@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from soundjax import frontend
+from tests.finite_differences import central_differences
 
 SAMPLES = 90
 # A step of 1e-5 on a signal of unit scale: truncation error ~1e-10, rounding ~1e-11 (float64).
@@ -51,25 +52,10 @@ def _librosa_log_mel(y, *, sample_rate, n_fft, hop_length, n_mels, win_length=No
 
 
 def _project(out, v):
-  """`v . out` for real output, `Re(v) . Re(out) + Im(v) . Im(out)` for complex output."""
+  """`Re(v) . Re(out) + Im(v) . Im(out)` (`v . out` for real ones), jnp or numpy alike."""
   if np.iscomplexobj(v):
-    return jnp.sum(v.real * jnp.real(out)) + jnp.sum(v.imag * jnp.imag(out))
-  return jnp.sum(v * out)
-
-
-def _central_difference(reference, x, v):
-  """d/dx_i of `v . reference(x)` by central differences, for every sample i (float64)."""
-  grad = np.empty_like(x)
-  for i in range(x.size):
-    step = np.zeros_like(x)
-    step[i] = STEP
-    up, down = reference(x + step), reference(x - step)
-    if np.iscomplexobj(v):
-      grad[i] = np.sum(v.real * (up - down).real) + np.sum(v.imag * (up - down).imag)
-    else:
-      grad[i] = np.sum(v * (up - down))
-    grad[i] /= 2 * STEP
-  return grad
+    return (v.real * out.real).sum() + (v.imag * out.imag).sum()
+  return (v * out).sum()
 
 
 def _projection(shape, complex_output, seed=1):
@@ -82,7 +68,8 @@ def _gradients(fn, reference, x):
   """`(float32 autodiff, float64 autodiff, finite differences)` of a random projection."""
   want = reference(x)
   v = _projection(want.shape, np.iscomplexobj(want))
-  fd = _central_difference(reference, x, v)
+  x = np.array(x, np.float64)
+  (fd,) = central_differences(lambda: _project(reference(x), v), [x], eps=STEP)
   v32 = (v.astype(np.complex64) if np.iscomplexobj(v) else v.astype(np.float32))
   grad32 = jax.jit(jax.grad(lambda y: _project(fn(y), v32)))(jnp.asarray(x, jnp.float32))
   assert grad32.dtype == jnp.float32
