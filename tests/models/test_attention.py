@@ -14,6 +14,7 @@ from soundjax.models.attention import (
   band_offset,
   window_mask,
 )
+from tests.finite_differences import central_differences
 
 FRAMES, FEATURES, UNITS = 16, 4, 8
 # (layer, per-head widths, history_only) for the masking tests: centred, causal, multi-head.
@@ -157,29 +158,15 @@ def test_single_head_matches_numpy_reference_of_the_published_layer(width, histo
                                rtol=1e-5, atol=1e-6)
 
 
-def _central_differences(f, arrays, eps=1e-6):
-  """d f / d every element of every float64 array in `arrays`, by central differences."""
-  grads = []
-  for array in arrays:
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-      saved = array[index]
-      array[index] = saved + eps
-      up = f()
-      array[index] = saved - eps
-      grad[index] = (up - f()) / (2 * eps)
-      array[index] = saved
-    grads.append(grad)
-  return grads
-
-
 @pytest.mark.parametrize("width, history_only, score", [(5, False, "additive"),
                                                         (4, True, "additive"),
-                                                        (6, False, "dot")])
-def test_banded_gradients_match_finite_differences_of_the_numpy_reference(width, history_only,
-                                                                         score):
-  """The band's scores are scanned one offset at a time and recomputed backwards: their gradient
-  for the input and every parameter against central differences of the published layer."""
+                                                        (6, False, "dot"),
+                                                        (None, True, "additive")])
+def test_scanned_gradients_match_finite_differences_of_the_numpy_reference(width, history_only,
+                                                                          score):
+  """Scores are scanned one band offset (or, over every frame, one key frame) at a time and
+  recomputed backwards: their gradient for the input and every parameter against central
+  differences of the published layer."""
   layer = SeqSelfAttention(width=width, history_only=history_only, score=score, units=UNITS)
   x = _x()[0].astype(np.float64)
   params = jax.tree.map(np.array, _randomised(  # 0-d arrays, not floats: perturbed in place
@@ -191,9 +178,9 @@ def test_banded_gradients_match_finite_differences_of_the_numpy_reference(width,
 
   grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
   leaves, _ = jax.tree.flatten(params)
-  expected = _central_differences(
+  expected = central_differences(
       lambda: np.sum(_published_reference(x, params, width, history_only, score) * cotangent),
-      leaves + [x])
+      leaves + [x], eps=1e-6)
   for got, want in zip(jax.tree.leaves(grads[0]) + [grads[1]], expected):
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
