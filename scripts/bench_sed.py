@@ -35,7 +35,6 @@ import warnings
 import benchlib
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import psds_eval_compat
@@ -321,16 +320,15 @@ def train_step_rows(size: str) -> list:
 
 
 def attack_rows(size: str) -> list:
-  """PGD-10 under an SNR floor of 20 dB on the attention CRNN's waveform, as the experiment."""
+  """The SED experiment's PGD under an SNR floor of 20 dB on the attention CRNN's waveform."""
   batch = ATTACK_BATCH[size]
   task = _task(ATTENTION)
   x, y = _clips(batch)
   variables = jax.jit(lambda key: task.model.init(key, task.features(x[:1])))(jax.random.key(0))
-  config = ml_collections.ConfigDict({
-      "attack": {"step_size": 0.002, "num_steps": 10}, "bounds": (-1.0, 1.0)})
+  config = sed_attention.get_config()  # the experiment's PGD: steps, step factor, bounds
   pgd = evaluate.make_attack(task, config, jax.random.key(1))
   return benchlib.compare(
-      [benchlib.Workload(f"sed/attack PGD-10 at SNR >= 20 dB b{batch}", pgd,
+      [benchlib.Workload(f"sed/attack PGD-{config.attack.num_steps} at SNR >= 20 dB b{batch}", pgd,
                          (variables, jnp.float32(20.0), x, y, np.arange(batch)), batch)],
       repeats=benchlib.REPEATS[size])
 
