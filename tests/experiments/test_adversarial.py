@@ -532,18 +532,13 @@ def test_results_page_prints_the_figures_of_results_json(five_model_run, tmp_pat
   assert parsed.links == ["adversarial/robustness.png", "adversarial/transfer_matrix.png",
                           f"adversarial/spectrograms_{first}.png"]
   test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
-  for edit, outcome in (
+  test_results_page.assert_outcomes(page, "adversarial", workdir, tmp_path, [
       (_set_main_attack(0.95, 30.0, 0.95, 0.8), results_page.REPRODUCES),
       (_set_main_attack(0.95, 30.0, 0.95, 0.1), results_page.PARTLY),
       (_set_main_attack(0.95, 15.0, 0.95, 0.8), results_page.PARTLY),
       (_set_main_attack(0.3, 30.0, 0.95, 0.1), results_page.DOES_NOT),
-      (_set_main_attack(0.95, 30.0, 0.95, 0.8, lacking=("crnn",)), results_page.NOT_JUDGED)):
-    folder = f"{outcome.replace(' ', '_')}_{len(os.listdir(tmp_path))}"
-    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), edit)
-    parsed, _, results = test_results_page.write_and_parse(page, "adversarial", moved,
-                                                           str(tmp_path / "docs" / folder))
-    _check_page(parsed, results)
-    assert parsed.outcome == outcome
+      (_set_main_attack(0.95, 30.0, 0.95, 0.8, lacking=("crnn",)), results_page.NOT_JUDGED)],
+                                    _check_page)
 
 
 def _hand_made(victims, transfer, num_classes=10):

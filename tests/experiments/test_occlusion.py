@@ -368,12 +368,8 @@ def test_results_page_prints_the_figures_of_results_json(occlusion_run, tmp_path
                                           > original).tolist()
     return edit
 
-  for by, outcome in ((2.0, results_page.REPRODUCES), (-2.0, results_page.DOES_NOT)):
-    moved = test_results_page.rewritten(workdir, str(tmp_path / f"run_{by}"), shift(by))
-    parsed, _, results = test_results_page.write_and_parse(page, "occlusion", moved,
-                                                           str(tmp_path / f"docs_{by}"))
-    _check_page(parsed, results)
-    assert parsed.outcome == outcome
+  test_results_page.assert_outcomes(page, "occlusion", workdir, tmp_path, [
+      (shift(2.0), results_page.REPRODUCES), (shift(-2.0), results_page.DOES_NOT)], _check_page)
 
 
 def _task(domain, original, sweeps, dataset="d"):

@@ -76,6 +76,17 @@ def rewritten(workdir, target, edit):
   return target
 
 
+def assert_outcomes(page, name, workdir, tmp_path, cases, check_page):
+  """For each `(edit, outcome)` of `cases`: the page of a copy of the run whose results.json went
+  through `edit` (`rewritten`) passes `check_page(parsed, results)` and judges `outcome`."""
+  for index, (edit, outcome) in enumerate(cases):
+    folder = f"outcome_{index}"
+    moved = rewritten(workdir, str(tmp_path / folder), edit)
+    parsed, _, results = write_and_parse(page, name, moved, str(tmp_path / "docs" / folder))
+    check_page(parsed, results)
+    assert parsed.outcome == outcome, (index, parsed.sentence)
+
+
 def assert_report_opens_with_findings(page, workdir, report_name):
   """The experiment's report opens (after its title) with the page's findings block."""
   with open(os.path.join(workdir, "results.json")) as file:

@@ -236,16 +236,13 @@ def test_results_page_prints_the_figures_of_results_json(sed_run, tmp_path):
   _check_page(parsed, results)
   assert len(parsed.links) == 3  # Width plot, SNR plot, piano rolls.
   test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
-  for scores, outcome in (
-      ({setup.BASELINE: (0.2, 0.01), setup.MULTI_HEAD: (0.5, 0.02)}, results_page.REPRODUCES),
-      ({setup.BASELINE: (0.2, 0.05), setup.MULTI_HEAD: (0.25, 0.05)}, results_page.PARTLY),
-      ({setup.BASELINE: (0.4, 0.01), setup.MULTI_HEAD: (0.1, 0.01)}, results_page.DOES_NOT)):
-    folder = outcome.replace(" ", "_")
-    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), _set_event_f(scores))
-    parsed, _, results = test_results_page.write_and_parse(page, "sed", moved,
-                                                           str(tmp_path / "docs" / folder))
-    _check_page(parsed, results)
-    assert parsed.outcome == outcome
+  test_results_page.assert_outcomes(page, "sed", workdir, tmp_path, [
+      (_set_event_f({setup.BASELINE: (0.2, 0.01), setup.MULTI_HEAD: (0.5, 0.02)}),
+       results_page.REPRODUCES),
+      (_set_event_f({setup.BASELINE: (0.2, 0.05), setup.MULTI_HEAD: (0.25, 0.05)}),
+       results_page.PARTLY),
+      (_set_event_f({setup.BASELINE: (0.4, 0.01), setup.MULTI_HEAD: (0.1, 0.01)}),
+       results_page.DOES_NOT)], _check_page)
 
 
 def _hand_made(scores, seeds=3):

@@ -295,16 +295,11 @@ def test_results_page_prints_the_figures_of_results_json(vp_run, tmp_path):
   assert len(parsed.links) == 2  # Saliency, embeddings.
   test_results_page.assert_report_opens_with_findings(page, workdir, "results.md")
   low = {"timbre": 0.5, "feature_selection": 0.5, "gmm_hmm": 0.5}
-  for values, outcome in (
-      ({"syllable": 0.9, "instrument": 0.8, **low}, results_page.REPRODUCES),
-      ({"syllable": 0.9, "instrument": 0.95, **low}, results_page.PARTLY),
-      ({"syllable": 0.4, "instrument": 0.95, **low}, results_page.DOES_NOT)):
-    folder = outcome.replace(" ", "_")
-    moved = test_results_page.rewritten(workdir, str(tmp_path / folder), _set_knn(values))
-    parsed, _, results = test_results_page.write_and_parse(page, "vocal_percussion", moved,
-                                                           str(tmp_path / "docs" / folder))
-    _check_page(parsed, results)
-    assert parsed.outcome == outcome
+  test_results_page.assert_outcomes(page, "vocal_percussion", workdir, tmp_path, [
+      (_set_knn({"syllable": 0.9, "instrument": 0.8, **low}), results_page.REPRODUCES),
+      (_set_knn({"syllable": 0.9, "instrument": 0.95, **low}), results_page.PARTLY),
+      (_set_knn({"syllable": 0.4, "instrument": 0.95, **low}), results_page.DOES_NOT)],
+                                    _check_page)
 
 
 def _hand_made(levels, baselines):
