@@ -47,13 +47,18 @@ row gives its fraction of the matmul peak and its note torchattacks' fraction on
 (XLA's count of the same attack). The `cnn/fgsm` group adds the attack's convolutions as bare
 im2col matrix products (`gemm_ceiling`): what any formulation of them could reach if patch
 gathers and scatters cost nothing. Measured on 2 cores (jax 0.10.2, torch 2.13 with oneDNN):
-XLA's convolutions run the attacks at 0.18-0.24 of the peak, torchattacks at 0.12-0.19 on the
-VGG (its max-pool and BatchNorm backward are slow) and 0.30-0.32 on the CNN, the bare products at
-0.75.
+XLA's convolutions run the attacks at 0.18-0.24 of the peak, torchattacks at 0.11-0.19 on the
+VGG (its max-pool and BatchNorm backward are slow) and 0.27-0.32 on the CNN, the bare products at
+0.62-0.79.
 An explicit im2col convolution (strided slices, concatenation, one product) ran the CNN's FGSM
 1.12x the native one, not the 2.5x it would need: its gathers and scatters are the cost. XLA's
 CPU flags `xla_cpu_use_onednn`, `xla_cpu_use_xnnpack` and XNNPACK graph fusion changed the CNN's
-rates by less than the run-to-run noise.
+rates by less than the run-to-run noise. Measured on the CNN's input gradient alone (batch 64,
+38-49 ms with XLA's own convolutions): routing them to oneDNN, XNNPACK or YNNPACK
+(`xla_cpu_experimental_{onednn,xnn,ynn}_fusion_type=individual_convolution`) took 35-46 ms, and
+a stride-2 convolution whose input gradient is a stride-1 convolution of the upstream gradient
+into the input's 2x2 phases (a custom VJP in place of XLA's dilated convolution) 33 ms against
+38 ms in the same run: within the noise, nowhere near the 2.5x needed.
 
 Run: `.venv/bin/python scripts/bench_attacks.py [--torch-python=/tmp/torchvenv/bin/python]`
 or `TORCH_PYTHON=... python scripts/bench.py --only attacks`.
